@@ -1,0 +1,12 @@
+"""Tornado handlers of the kqi REST API (KAMONOHASHI v2), one module per resource.
+
+Each module ends in ``default_handlers``; this list concatenates them, as
+``jupyterhub/apihandlers/__init__.py`` does. Patterns are relative to the
+service prefix.
+"""
+
+from . import account, cluster, endpoints, roles, tenants, users, version
+
+default_handlers = []
+for _module in (account, tenants, users, roles, endpoints, cluster, version):
+    default_handlers.extend(_module.default_handlers)

@@ -1,0 +1,203 @@
+"""The one base class of the kqi REST API handlers.
+
+It authenticates every request through the hub (Bearer token or the
+service's OAuth cookie), finds the kqi user and the tenant the token is
+bound to, parses JSON bodies (400 on bad JSON), maps domain errors to status
+codes, rolls the session back on failure and always answers errors as JSON
+``{"status": N, "message": "…"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http.client import responses
+from urllib.parse import urlparse
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from tornado import web
+
+from kqi_services import hubmirror
+from kqi_services.accounts import provision_external_user
+from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
+from kqi_services.orm import Tenant, TokenTenant, User, utcnow
+from kqi_services.tokens import token_hash
+
+
+@dataclass
+class Principal:
+    """Who is calling: the kqi user, the selected tenant and the token used."""
+
+    user: User
+    tenant: Tenant | None
+    token: str
+    token_hash: str
+    via_cookie: bool
+
+
+class APIHandler(web.RequestHandler):
+    """Base of every kqi API handler."""
+
+    #: set False on handlers that answer without a token (login, version)
+    auth_required = True
+    principal: Principal | None = None
+    _db = None
+
+    # shared objects ------------------------------------------------------------
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = self.settings["session_factory"]()
+        return self._db
+
+    @property
+    def hub_api(self):
+        return self.settings["hub_api"]
+
+    @property
+    def hub_auth(self):
+        return self.settings["hub_auth"]
+
+    @property
+    def secret_box(self):
+        return self.settings["secret_box"]
+
+    @property
+    def platform(self):
+        return self.settings["platform"]
+
+    @property
+    def kqi(self):
+        return self.settings["kqi"]
+
+    @property
+    def actor(self) -> str:
+        return self.principal.user.name if self.principal else "anonymous"
+
+    def on_finish(self):
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def set_default_headers(self):
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+
+    # authentication ------------------------------------------------------------
+    async def prepare(self):
+        if self.auth_required and self.request.method != "OPTIONS":
+            self.principal = await self.authenticate()
+
+    async def authenticate(self) -> Principal:
+        token = self.hub_auth.get_token(self, in_cookie=False)
+        via_cookie = False
+        if not token:
+            token = self.hub_auth._get_token_cookie(self)
+            via_cookie = bool(token)
+        if not token:
+            raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
+        model = await self.hub_auth.user_for_token(token, sync=False)
+        if not model or model.get("kind", "user") != "user":
+            raise Unauthorized("The token is invalid or has expired; log in again")
+        if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
+            raise Forbidden("This token may not use the kqi service")
+        if via_cookie and self.request.method not in ("GET", "HEAD"):
+            self.check_same_origin()
+        user = User.find_by_name(self.db, model["name"])
+        if user is None:
+            user = await self.provision(model["name"])
+        digest = token_hash(token)
+        return Principal(user, self.bound_tenant(user, digest), token, digest, via_cookie)
+
+    def check_same_origin(self):
+        """Cookie-authenticated writes must come from a page of this origin (CSRF)."""
+        origin = self.request.headers.get("Origin") or self.request.headers.get("Referer") or ""
+        host = self.request.headers.get("X-Forwarded-Host") or self.request.host
+        if urlparse(origin).netloc != host:
+            raise Forbidden("Cross-origin request refused")
+
+    async def provision(self, name: str) -> User:
+        """First request of a user the hub authenticated elsewhere (LDAP, OAuth)."""
+        user = provision_external_user(self.db, name, self.kqi.new_user_tenant)
+        for m in user.memberships:
+            self.db.refresh(m)
+            await hubmirror.push_tenant(self.hub_api, m.tenant)
+        self.db.commit()
+        self.log.info("Provisioned kqi user %s", name)
+        return user
+
+    def bound_tenant(self, user: User, digest: str) -> Tenant | None:
+        """The tenant the token is bound to, else the user's default tenant."""
+        row = self.db.get(TokenTenant, digest)
+        if (
+            row is not None
+            and row.user_id == user.id
+            and (row.expires_at is None or row.expires_at > utcnow())
+            and user.membership(row.tenant_id) is not None
+        ):
+            return self.db.get(Tenant, row.tenant_id)
+        default = user.default_membership
+        return default.tenant if default else None
+
+    def require_admin(self) -> None:
+        if not self.principal.user.is_admin:
+            raise Forbidden("System admin role required")
+
+    def require_tenant(self) -> Tenant:
+        if self.principal.tenant is None:
+            raise Forbidden("You belong to no tenant; ask an admin to add you to one")
+        return self.principal.tenant
+
+    # request and response bodies -------------------------------------------------
+    def get_json_body(self):
+        """The parsed JSON body, None if empty; 400 on malformed JSON."""
+        if not self.request.body:
+            return None
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidInput(f"Invalid JSON in body of request: {e}") from None
+
+    def write_json(self, model, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(model, ensure_ascii=False))
+
+    # errors ------------------------------------------------------------------------
+    def _handle_request_exception(self, e):
+        if self._db is not None:
+            self._db.rollback()
+        if isinstance(e, KqiError):
+            self._kqi_message = e.message
+            if e.status >= 500:
+                self.log_exception(type(e), e, e.__traceback__)
+            self.send_error(e.status)
+            return
+        if isinstance(e, IntegrityError):
+            self._kqi_message = "The change conflicts with existing data"
+            self.send_error(409)
+            return
+        if isinstance(e, SQLAlchemyError):
+            self.log_exception(type(e), e, e.__traceback__)
+            self._kqi_message = "Database error"
+            self.send_error(500)
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code, **kwargs):
+        message = getattr(self, "_kqi_message", None)
+        exc_info = kwargs.get("exc_info")
+        if message is None and exc_info and isinstance(exc_info[1], web.HTTPError):
+            message = exc_info[1].log_message % exc_info[1].args if exc_info[1].log_message else None
+        if message is None:
+            message = self._reason or responses.get(status_code, "Unknown error")
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": status_code, "message": message}, ensure_ascii=False))
+
+
+class JSONNotFoundHandler(APIHandler):
+    """Unknown API URLs answer a JSON 404, without asking for a token."""
+
+    auth_required = False
+
+    def prepare(self):
+        raise web.HTTPError(404, "No such API endpoint: %s", self.request.path)

@@ -1,0 +1,73 @@
+"""The embedded JupyterHub configuration as a tested function.
+
+``apply_config(c, settings)`` sets the slices of the hub's config that make
+KQI Hub: ports and state under one directory, the project's proxy, our
+authenticator, the kqi service with its role, the `user` role that may reach
+it, token lifetimes. ``jupyterhub_config.py`` beside this file only calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from kqi_services.settings import PlatformSettings, proxy_command, python_executable
+
+SERVICE_NAME = "kqi"
+
+# the default `user` role plus access to the kqi service
+USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
+
+
+def read_or_create_secret(path: str, nbytes: int = 32) -> str:
+    """A hex secret kept in ``path`` (0600), created on first use."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(nbytes))
+    with open(path) as f:
+        return f.read().strip()
+
+
+def apply_config(c, settings: PlatformSettings) -> None:
+    """Set the embedded defaults on the hub config ``c``."""
+    state = settings.state_dir
+    c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}/"
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = settings.hub_port
+    c.JupyterHub.db_url = settings.hub_db_url
+    c.JupyterHub.cookie_secret_file = os.path.join(settings.secrets_dir, "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = os.path.join(state, "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.cleanup_proxy = True
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.token_expires_in_max_seconds = settings.token_max_seconds
+
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = proxy_command()
+    c.ConfigurableHTTPProxy.pid_file = os.path.join(state, "jupyterhub-proxy.pid")
+    c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(os.path.join(settings.secrets_dir, "proxy-token"))
+
+    c.JupyterHub.authenticator_class = "kqi_services.authenticator.KqiAuthenticator"
+    c.KqiAuthenticator.db_url = settings.db_url
+
+    c.JupyterHub.services = [
+        {
+            "name": SERVICE_NAME,
+            "display": True,
+            "url": f"http://127.0.0.1:{settings.service_port}",
+            "command": [python_executable(), "-m", "kqi_services"],
+            "api_token": read_or_create_secret(settings.service_token_file),
+            "oauth_no_confirm": True,
+            "environment": settings.service_environment(),
+            "cwd": state,
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "user", "scopes": USER_SCOPES},
+        # the kqi admin API is the one place that changes users, admins, groups and
+        # tokens, so the service holds the hub's admin role (only admins grant admin)
+        {"name": "admin", "services": [SERVICE_NAME]},
+    ]
+

@@ -1,0 +1,5 @@
+"""``python -m kqi_services`` runs the kqi service (JupyterHub starts it)."""
+
+from .app import main
+
+main()

@@ -1,0 +1,219 @@
+"""Output models of the v2 contract: ORM rows to the JSON the upstream client reads.
+
+Field names follow the swagger file exactly; where the platform knows more,
+it adds fields and never renames.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .orm import GitEndpoint, Membership, Node, RegistryEndpoint, Role, StorageEndpoint, Tenant, User
+
+GIT_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "GitHub", 3: "GitLabCom", 4: "Gitea"}
+REGISTRY_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "DockerHub", 3: "NvidiaGPUCloud", 4: "PrivateDockerRegistry"}
+NODE_ACCESS_LEVELS = {0: "Disabled", 1: "Private", 2: "Public"}
+AUTH_SERVICE_TYPES = {0: "None", 1: "Local", 2: "Ldap"}
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def enum_infos(table: dict[int, str]) -> list[dict]:
+    return [{"id": k, "name": v} for k, v in table.items()]
+
+
+def audit_model(row) -> dict:
+    return {
+        "createdBy": row.created_by,
+        "createdAt": timestamp(row.created_at),
+        "modifiedBy": row.modified_by,
+        "modifiedAt": timestamp(row.modified_at),
+    }
+
+
+def role_model(role: Role) -> dict:
+    return {
+        **audit_model(role),
+        "id": role.id,
+        "name": role.name,
+        "displayName": role.display_name,
+        "isSystemRole": role.is_system_role,
+        "tenantId": role.tenant_id,
+        "sortOrder": role.sort_order,
+    }
+
+
+def role_details_model(role: Role, tenant_name: str | None) -> dict:
+    return {**role_model(role), "tenantName": tenant_name, "isNotEditable": role.is_not_editable}
+
+
+def role_info(role: Role) -> dict:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "displayName": role.display_name,
+        "isCustomed": role.tenant_id is not None,
+        "sortOrder": role.sort_order,
+        "isOrigin": True,
+    }
+
+
+def tenant_model(tenant: Tenant) -> dict:
+    return {
+        **audit_model(tenant),
+        "id": tenant.id,
+        "name": tenant.name,
+        "displayName": tenant.display_name,
+        "storagePath": tenant.name,
+    }
+
+
+def tenant_details_model(tenant: Tenant) -> dict:
+    return {
+        **tenant_model(tenant),
+        "defaultGitId": tenant.default_git_id,
+        "gitIds": sorted(g.git_id for g in tenant.gits),
+        "defaultRegistryId": tenant.default_registry_id,
+        "registryIds": sorted(r.registry_id for r in tenant.registries),
+        "storageId": tenant.storage_id,
+        "availableInfiniteTimeNotebook": tenant.available_infinite_time_notebook,
+        "userGroupIds": [],
+        # added: the tenant's quota (0 = unlimited) and its hub group
+        "quota": quota_numbers(tenant),
+        "groupName": tenant.name,
+    }
+
+
+def quota_numbers(tenant: Tenant) -> dict:
+    return {"cpu": tenant.quota_cpu, "memory": tenant.quota_memory, "gpu": tenant.quota_gpu}
+
+
+def quota_model(tenant: Tenant) -> dict:
+    return {"tenantId": tenant.id, "tenantName": tenant.display_name, **quota_numbers(tenant)}
+
+
+def tenant_info(membership: Membership, roles: dict[int, Role]) -> dict:
+    tenant = membership.tenant
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "displayName": tenant.display_name,
+        "default": membership.is_default,
+        "roles": [role_info(roles[r]) for r in membership.roles if r in roles],
+        "isOrigin": True,
+    }
+
+
+def user_admin_model(user: User, roles: dict[int, Role]) -> dict:
+    system_roles = [roles[r] for r in roles if roles[r].is_system_role and user.is_admin]
+    return {
+        **audit_model(user),
+        "id": user.id,
+        "name": user.name,
+        "serviceType": user.service_type,
+        "systemRoles": [role_info(r) for r in system_roles],
+        "tenants": [tenant_info(m, roles) for m in sorted(user.memberships, key=lambda m: m.tenant_id)],
+    }
+
+
+def user_tenant_model(user: User, membership: Membership, roles: dict[int, Role]) -> dict:
+    return {
+        **audit_model(user),
+        "id": user.id,
+        "name": user.name,
+        "serviceType": user.service_type,
+        "roles": [role_info(roles[r]) for r in membership.roles if r in roles],
+    }
+
+
+def git_model(git: GitEndpoint, details: bool = False) -> dict:
+    model = {
+        **audit_model(git),
+        "id": git.id,
+        "name": git.name,
+        "serviceType": git.service_type,
+        "repositoryUrl": git.repository_url,
+        "apiUrl": git.api_url,
+        "serviceTypeName": GIT_SERVICE_TYPES.get(git.service_type, "None"),
+    }
+    if details:
+        model["isNotEditable"] = git.is_not_editable
+    return model
+
+
+def registry_path(registry: RegistryEndpoint) -> str:
+    host = registry.host if registry.port_no in (0, 80, 443) else f"{registry.host}:{registry.port_no}"
+    return f"{host}/{registry.project_name}" if registry.project_name else host
+
+
+def registry_model(registry: RegistryEndpoint, details: bool = False) -> dict:
+    model = {
+        **audit_model(registry),
+        "id": registry.id,
+        "name": registry.name,
+        "registryPath": registry_path(registry),
+        "projectName": registry.project_name,
+        "serviceType": registry.service_type,
+    }
+    if details:
+        model.update(
+            host=registry.host,
+            portNo=registry.port_no,
+            apiUrl=registry.api_url,
+            registryUrl=registry.registry_url,
+            isNotEditable=registry.is_not_editable,
+        )
+    return model
+
+
+def storage_model(storage: StorageEndpoint, access_key: str | None = None, details: bool = False) -> dict:
+    model = {
+        **audit_model(storage),
+        "id": storage.id,
+        "name": storage.name,
+        "serverUrl": storage.server_url,
+        "nfsServer": storage.nfs_server,
+        "nfsRoot": storage.nfs_root,
+        "kind": storage.kind,
+    }
+    if details:
+        # the secret key is write-only: never returned, even to admins
+        model.update(accessKey=storage.access_key, secretKey=None)
+    return model
+
+
+def node_model(node: Node, tenants: list[Tenant] | None = None) -> dict:
+    model = {
+        **audit_model(node),
+        "id": node.id,
+        "name": node.name,
+        "memo": node.memo,
+        "partition": node.partition,
+        "accessLevel": node.access_level,
+        "accessLevelStr": NODE_ACCESS_LEVELS.get(node.access_level, ""),
+        "tensorBoardEnabled": node.tensorboard_enabled,
+        "notebookEnabled": node.notebook_enabled,
+        # added: the capacity the scheduler uses
+        "cpu": node.cpu,
+        "memory": node.memory_gb,
+        "gpu": node.gpu,
+    }
+    if tenants is not None:
+        model["assignedTenants"] = [
+            {"id": t.id, "name": t.name, "displayName": t.display_name} for t in tenants
+        ]
+    return model
+
+
+def node_resource_model(node: Node) -> dict:
+    return {
+        "name": node.name,
+        "memo": node.memo,
+        "partition": node.partition,
+        "accessLevel": node.access_level,
+        "allocatableCpu": node.cpu,
+        "allocatableMemory": node.memory_gb,
+        "allocatableGpu": node.gpu,
+    }

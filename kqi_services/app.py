@@ -1,0 +1,137 @@
+"""The kqi service: a hub-managed tornado application serving the KAMONOHASHI v2 API.
+
+JupyterHub starts it (``c.JupyterHub.services``) with ``JUPYTERHUB_API_TOKEN``,
+``JUPYTERHUB_API_URL`` and ``JUPYTERHUB_SERVICE_PREFIX`` in its environment;
+the proxy routes ``/services/kqi/`` to it. API clients authenticate with
+``Authorization: Bearer <token>`` (hub tokens), browsers with the service's
+HubOAuth cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import ioloop, web
+from tornado.httpserver import HTTPServer
+from traitlets import Integer, Unicode, default
+from traitlets.config import Application
+
+from hub_config import read_or_create_secret
+
+from .db import check_db_revision, make_engine, make_session_factory
+from .hubapi import HubAPI
+from .hubmirror import reconcile
+from .secretbox import SecretBox
+from .settings import PlatformSettings
+
+log = logging.getLogger("kqi")
+
+
+class KqiService(Application):
+    name = "kqi-service"
+    description = "The kqi service of KQI Hub (started by JupyterHub)"
+
+    service_prefix = Unicode(help="URL prefix the proxy routes to this service.").tag(config=True)
+
+    @default("service_prefix")
+    def _prefix_default(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/kqi/")
+
+    service_url = Unicode(help="Where this service listens (from the hub's service entry).").tag(config=True)
+
+    @default("service_url")
+    def _url_default(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003")
+
+    hub_api_url = Unicode(help="The hub's REST API.").tag(config=True)
+
+    @default("hub_api_url")
+    def _hub_api_default(self):
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8001/hub/api")
+
+    api_token = Unicode(help="This service's token for the hub API.").tag(config=True)
+
+    @default("api_token")
+    def _token_default(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    new_user_tenant = Unicode(
+        "default",
+        help="""Tenant that users who first log in through LDAP or OAuth join (as `user`).
+        Empty: they join none until an admin adds them.""",
+    ).tag(config=True)
+
+    token_cache_seconds = Integer(
+        60, help="How long a token's identity answered by the hub is reused before asking again."
+    ).tag(config=True)
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
+        self.platform = PlatformSettings()
+        self.engine = make_engine(self.platform.db_url)
+        check_db_revision(self.engine)
+        self.session_factory = make_session_factory(self.engine)
+        self.secret_box = SecretBox.from_key_file(self.platform.encryption_key_file)
+        self.hub_api = HubAPI(self.hub_api_url, self.api_token)
+        self.hub_auth = HubOAuth(
+            api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds,
+            oauth_redirect_uri=os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", ""),
+        )
+        self.web_app = self.make_web_app()
+
+    def make_web_app(self) -> web.Application:
+        from handlers import default_handlers
+        from handlers.base import JSONNotFoundHandler
+
+        prefix = self.service_prefix
+        routes = [(url_path_join(prefix, pattern), cls) for pattern, cls in default_handlers]
+        routes.append((url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler))
+        routes.append((url_path_join(prefix, r"api/.*"), JSONNotFoundHandler))
+        cookie_secret = read_or_create_secret(os.path.join(self.platform.secrets_dir, "kqi-service-cookie-secret"))
+        return web.Application(
+            routes,
+            cookie_secret=cookie_secret,
+            hub_auth=self.hub_auth,
+            hub_api=self.hub_api,
+            session_factory=self.session_factory,
+            secret_box=self.secret_box,
+            kqi=self,
+            platform=self.platform,
+            default_handler_class=JSONNotFoundHandler,
+        )
+
+    async def mirror_to_hub(self, attempts: int = 30) -> None:
+        """Push the kqi accounts to the hub; retried while the hub is still starting."""
+        for attempt in range(attempts):
+            try:
+                with self.session_factory() as db:
+                    await reconcile(self.hub_api, db)
+                log.info("Hub users and tenant groups are in step with the kqi database")
+                return
+            except Exception as e:  # noqa: BLE001 - retried, then logged
+                if attempt == attempts - 1:
+                    log.error("Could not mirror accounts to the hub: %s", e)
+                    return
+                await asyncio.sleep(1)
+
+    def start(self):
+        from urllib.parse import urlparse
+
+        url = urlparse(self.service_url)
+        server = HTTPServer(self.web_app, xheaders=True, max_buffer_size=64 * 1024 * 1024)
+        server.listen(url.port, url.hostname)
+        log.info("kqi service listening on %s (prefix %s)", self.service_url, self.service_prefix)
+        loop = ioloop.IOLoop.current()
+        loop.add_callback(self.mirror_to_hub)
+        try:
+            loop.start()
+        except KeyboardInterrupt:
+            pass
+
+
+main = KqiService.launch_instance

@@ -1,0 +1,262 @@
+"""SQLAlchemy models of the kqi database: accounts, tenants, endpoints, nodes, tokens.
+
+The schema is owned by Alembic (``kqi_services/migrations``); ``Base.metadata``
+is the source the migrations were written from. Ids are int64, as the
+KAMONOHASHI v2 contract wants.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# a naming convention keeps constraint names stable across SQLite and PostgreSQL,
+# so Alembic can alter them by name (as jupyterhub/orm.py does)
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# int64 primary keys that still autoincrement on SQLite
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Timezone-naive UTC now, as stored in the database."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    @classmethod
+    def find(cls, db, id):
+        """Return the row with this primary key, or None."""
+        return db.get(cls, id)
+
+
+class Audited:
+    """createdBy/createdAt/modifiedBy/modifiedAt, as every v2 output model carries."""
+
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    modified_by: Mapped[str | None] = mapped_column(String(255))
+    modified_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Role(Audited, Base):
+    """A system role (admin) or a tenant role (user, manager)."""
+
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    is_system_role: Mapped[bool] = mapped_column(Boolean, default=False)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    is_not_editable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class GitEndpoint(Audited, Base):
+    """A git service models are cloned from: ``{repository_url}/{owner}/{repo}.git``."""
+
+    __tablename__ = "git_endpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    service_type: Mapped[int] = mapped_column(Integer)
+    repository_url: Mapped[str] = mapped_column(String(1024))
+    api_url: Mapped[str] = mapped_column(String(1024))
+    is_not_editable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RegistryEndpoint(Audited, Base):
+    """A container image registry."""
+
+    __tablename__ = "registry_endpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(1024))
+    port_no: Mapped[int] = mapped_column(Integer)
+    service_type: Mapped[int] = mapped_column(Integer)
+    project_name: Mapped[str | None] = mapped_column(String(255))
+    api_url: Mapped[str] = mapped_column(String(1024))
+    registry_url: Mapped[str] = mapped_column(String(1024))
+    is_not_editable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StorageEndpoint(Audited, Base):
+    """An object store: ``kind`` is ``local`` (content-addressed on disk) or ``s3``."""
+
+    __tablename__ = "storage_endpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32), default="s3")
+    server_url: Mapped[str] = mapped_column(String(1024))
+    access_key: Mapped[str] = mapped_column(String(1024))
+    secret_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    nfs_server: Mapped[str] = mapped_column(String(1024), default="")
+    nfs_root: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class Tenant(Audited, Base):
+    """The unit of use: members, quota and endpoints; mirrored as a hub group."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255))
+    storage_id: Mapped[int] = mapped_column(ForeignKey("storage_endpoints.id"))
+    default_git_id: Mapped[int | None] = mapped_column(ForeignKey("git_endpoints.id"))
+    default_registry_id: Mapped[int | None] = mapped_column(ForeignKey("registry_endpoints.id"))
+    available_infinite_time_notebook: Mapped[bool] = mapped_column(Boolean, default=False)
+    quota_cpu: Mapped[int] = mapped_column(Integer, default=0)
+    quota_memory: Mapped[int] = mapped_column(Integer, default=0)
+    quota_gpu: Mapped[int] = mapped_column(Integer, default=0)
+
+    gits: Mapped[list[TenantGit]] = relationship(cascade="all, delete-orphan")
+    registries: Mapped[list[TenantRegistry]] = relationship(cascade="all, delete-orphan")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan"
+    )
+
+    @classmethod
+    def find_by_name(cls, db, name):
+        return db.scalar(select(cls).where(cls.name == name))
+
+
+class TenantGit(Base):
+    __tablename__ = "tenant_gits"
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    git_id: Mapped[int] = mapped_column(ForeignKey("git_endpoints.id"), primary_key=True)
+
+
+class TenantRegistry(Base):
+    __tablename__ = "tenant_registries"
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    registry_id: Mapped[int] = mapped_column(ForeignKey("registry_endpoints.id"), primary_key=True)
+
+
+class User(Audited, Base):
+    """An account. Names are lowercase, as the hub keeps them.
+
+    ``password_hash`` is bcrypt and null for users who authenticate elsewhere
+    (LDAP, OAuth). ``failed_logins`` and ``locked_until`` implement the lockout,
+    kept here so that it survives hub restarts.
+    """
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    service_type: Mapped[int] = mapped_column(Integer, default=1)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    @classmethod
+    def find_by_name(cls, db, name):
+        return db.scalar(select(cls).where(cls.name == name.lower()))
+
+    def membership(self, tenant_id):
+        """This user's membership of a tenant, or None."""
+        for m in self.memberships:
+            if m.tenant_id == tenant_id:
+                return m
+        return None
+
+    @property
+    def default_membership(self):
+        for m in self.memberships:
+            if m.is_default:
+                return m
+        return self.memberships[0] if self.memberships else None
+
+
+class Membership(Base):
+    """A user's place in a tenant: default flag and tenant roles."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[str] = mapped_column(String(255), default="")
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    tenant: Mapped[Tenant] = relationship(back_populates="memberships")
+
+    @property
+    def roles(self) -> list[int]:
+        return [int(r) for r in self.role_ids.split(",") if r]
+
+    @roles.setter
+    def roles(self, ids):
+        self.role_ids = ",".join(str(int(r)) for r in sorted(set(ids)))
+
+
+class Credential(Base):
+    """A user's secret for one git or registry endpoint, encrypted at rest."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "endpoint_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "git" | "registry"
+    endpoint_id: Mapped[int] = mapped_column(BigInteger)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Node(Audited, Base):
+    """A machine jobs and notebooks run on, with its capacity and partition."""
+
+    __tablename__ = "nodes"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    memo: Mapped[str | None] = mapped_column(Text)
+    partition: Mapped[str | None] = mapped_column(String(255))
+    access_level: Mapped[int] = mapped_column(Integer, default=2)
+    tensorboard_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    notebook_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cpu: Mapped[int] = mapped_column(Integer, default=1)
+    memory_gb: Mapped[int] = mapped_column(Integer, default=1)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_tenant_ids: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class TokenTenant(Base):
+    """The tenant a token is bound to, keyed by the token's SHA-256."""
+
+    __tablename__ = "token_tenants"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    hub_token_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,115 @@
+"""Checks of request bodies at the edge: fields, types and the contract's patterns.
+
+Each checker raises InvalidInput with a message naming the field, so a
+client sees exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidInput
+
+# patterns of the v2 contract
+TENANT_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+REGISTRY_NAME = TENANT_NAME
+USER_NAME = re.compile(r"^[a-zA-Z0-9]([-_.@a-zA-Z0-9]*[a-zA-Z0-9])?$")
+NODE_NAME = re.compile(r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$")
+URL_SCHEMES = ("http://", "https://", "ssh://", "git@", "file://")
+
+_MISSING = object()
+
+
+def require_object(body, what="request body") -> dict:
+    if not isinstance(body, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return body
+
+
+def field(body: dict, name: str, kind, *, required=False, default=None, nullable=True):
+    """Read ``body[name]`` checking its JSON type; ``kind`` is a type or tuple of types."""
+    value = body.get(name, _MISSING)
+    if value is _MISSING or (value is None and nullable and not required):
+        if required:
+            raise InvalidInput(f"Missing field {name}")
+        return default
+    if value is None:
+        raise InvalidInput(f"Field {name} must not be null")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python but not in JSON
+    if isinstance(value, bool) and bool not in kinds:
+        raise InvalidInput(f"Field {name} must be {_type_name(kinds)}")
+    if not isinstance(value, kinds):
+        raise InvalidInput(f"Field {name} must be {_type_name(kinds)}")
+    return value
+
+
+def string(body, name, *, required=False, default=None, max_length=1024, pattern=None, strip=True):
+    value = field(body, name, str, required=required, default=default)
+    if value is None:
+        return None
+    if strip:
+        value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"Field {name} must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(f"Field {name} must be at most {max_length} characters")
+    if pattern is not None and not pattern.match(value):
+        raise InvalidInput(f"Field {name} must match {pattern.pattern}")
+    return value
+
+
+def integer(body, name, *, required=False, default=None, minimum=None, maximum=None):
+    value = field(body, name, int, required=required, default=default)
+    if value is None:
+        return None
+    if minimum is not None and value < minimum:
+        raise InvalidInput(f"Field {name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"Field {name} must be at most {maximum}")
+    return value
+
+
+def boolean(body, name, *, default=False):
+    return field(body, name, bool, default=default)
+
+
+def integer_list(body, name, *, required=False):
+    value = field(body, name, list, required=required, default=[])
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+        raise InvalidInput(f"Field {name} must be a list of integers")
+    return list(dict.fromkeys(value))
+
+
+def object_list(body, name, *, required=False):
+    value = field(body, name, list, required=required, default=[])
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Field {name}[{i}] must be an object")
+    return value
+
+
+def endpoint_url(body, name, *, required=True):
+    """A URL limited to http(s)/ssh/file schemes that cannot be read as an option."""
+    value = string(body, name, required=required)
+    if not value:
+        return value
+    if value.startswith("-") or not value.startswith(URL_SCHEMES) or any(c.isspace() for c in value):
+        raise InvalidInput(f"Field {name} must be an http(s), ssh or file URL")
+    return value.rstrip("/")
+
+
+def path_id(value: str, what="id") -> int:
+    """An int64 id from a URL path segment."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be an integer") from None
+    if not 0 < number < 2**63:
+        raise InvalidInput(f"{what} is out of range")
+    return number
+
+
+def _type_name(kinds) -> str:
+    names = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object", float: "a number"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)

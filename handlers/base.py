@@ -19,6 +19,7 @@ from tornado import web
 
 from kqi_services import hubmirror
 from kqi_services.accounts import provision_external_user
+from kqi_services.hubapi import HubAPIError
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
 from kqi_services.orm import Tenant, TokenTenant, User, utcnow
 from kqi_services.tokens import token_hash
@@ -105,6 +106,10 @@ class APIHandler(web.RequestHandler):
             self.check_same_origin()
         user = User.find_by_name(self.db, model["name"])
         if user is None:
+            # a deleted user's token may still be in the identity cache: ask again
+            model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False)
+            if not model:
+                raise Unauthorized("The token is invalid or has expired; log in again")
             user = await self.provision(model["name"])
         digest = token_hash(token)
         return Principal(user, self.bound_tenant(user, digest), token, digest, via_cookie)
@@ -171,6 +176,11 @@ class APIHandler(web.RequestHandler):
             if e.status >= 500:
                 self.log_exception(type(e), e, e.__traceback__)
             self.send_error(e.status)
+            return
+        if isinstance(e, HubAPIError):
+            self.log.error("Hub API call failed: %s", e)
+            self._kqi_message = f"JupyterHub refused the change ({e.status}): {e.message}"
+            self.send_error(502)
             return
         if isinstance(e, IntegrityError):
             self._kqi_message = "The change conflicts with existing data"

@@ -8,7 +8,7 @@ from kqi_services import accounts, apimodels, hubmirror
 from kqi_services import validation as v
 from kqi_services.errors import Forbidden, InvalidInput, NotFound
 from kqi_services.orm import Membership, User
-from kqi_services.tokens import revoke_user_tokens
+from kqi_services.tokens import forget_cached_identities, revoke_user_tokens
 
 from .base import APIHandler
 
@@ -55,6 +55,7 @@ class UserHandler(APIHandler):
         # deleting the hub user also removes its tokens and its group memberships
         await self.hub_api.delete_user(user.name)
         self.db.commit()
+        forget_cached_identities(self.hub_auth)
         self.set_status(204)
         self.finish()
 

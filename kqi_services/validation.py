@@ -75,8 +75,12 @@ def boolean(body, name, *, default=False):
 
 
 def integer_list(body, name, *, required=False):
-    value = field(body, name, list, required=required, default=[])
-    if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"Missing field {name}")
+        return []
+    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
         raise InvalidInput(f"Field {name} must be a list of integers")
     return list(dict.fromkeys(value))
 

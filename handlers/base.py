@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from tornado import web
+from tornado.log import app_log
 
 from kqi_services import hubmirror
 from kqi_services.accounts import provision_external_user
@@ -70,6 +71,10 @@ class APIHandler(web.RequestHandler):
     @property
     def kqi(self):
         return self.settings["kqi"]
+
+    @property
+    def log(self):
+        return app_log
 
     @property
     def actor(self) -> str:

@@ -42,6 +42,8 @@ def apply_config(c, settings: PlatformSettings) -> None:
     c.JupyterHub.cleanup_servers = True
     c.JupyterHub.cleanup_proxy = True
     c.JupyterHub.allow_named_servers = True
+    # after login people land on the hub's home, where notebooks are started
+    c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.token_expires_in_max_seconds = settings.token_max_seconds
 
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"

@@ -78,9 +78,9 @@ class KqiService(Application):
         self.session_factory = make_session_factory(self.engine)
         self.secret_box = SecretBox.from_key_file(self.platform.encryption_key_file)
         self.hub_api = HubAPI(self.hub_api_url, self.api_token)
-        self.hub_auth = HubOAuth(
-            api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds,
-            oauth_redirect_uri=os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", ""),
+        # instance(): the OAuth callback and landing handlers share this one
+        self.hub_auth = HubOAuth.instance(
+            api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
         )
         self.web_app = self.make_web_app()
 

@@ -260,3 +260,98 @@ class TokenTenant(Base):
     hub_token_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# data and datasets ---------------------------------------------------------------------
+
+
+class Upload(Base):
+    """An upload ticket issued to a tenant: registration accepts only its own stored paths."""
+
+    __tablename__ = "uploads"
+    upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    storage_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(1024))
+    stored_path: Mapped[str] = mapped_column(String(1024), unique=True)
+    file_name: Mapped[str] = mapped_column(String(1024))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Data(Audited, Base):
+    """A named set of files in a tenant (データ)."""
+
+    __tablename__ = "data"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    display_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    memo: Mapped[str | None] = mapped_column(Text)
+    is_raw: Mapped[bool] = mapped_column(Boolean, default=True)
+    parent_data_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    files: Mapped[list[DataFile]] = relationship(
+        back_populates="data", cascade="all, delete-orphan", order_by="DataFile.id"
+    )
+    tags: Mapped[list[DataTag]] = relationship(cascade="all, delete-orphan", order_by="DataTag.tag")
+
+
+class DataTag(Base):
+    __tablename__ = "data_tags"
+    data_id: Mapped[int] = mapped_column(ForeignKey("data.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class DataFile(Audited, Base):
+    """One registered file of a data: a name bound to a stored object."""
+
+    __tablename__ = "data_files"
+    __table_args__ = (UniqueConstraint("data_id", "file_name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    data_id: Mapped[int] = mapped_column(ForeignKey("data.id", ondelete="CASCADE"), index=True)
+    file_name: Mapped[str] = mapped_column(String(1024))
+    stored_path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+    data: Mapped[Data] = relationship(back_populates="files")
+
+
+class DataType(Base):
+    """training, validation, testing: the kinds of entries of a dataset."""
+
+    __tablename__ = "data_types"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DataSet(Audited, Base):
+    """Data arranged by data type (or flat) for runs (データセット)."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    display_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    memo: Mapped[str | None] = mapped_column(Text)
+    is_flat: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: set when a run used the dataset: its entries may no longer change
+    is_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    entries: Mapped[list[DataSetEntry]] = relationship(
+        cascade="all, delete-orphan", order_by="DataSetEntry.id"
+    )
+
+
+class DataSetEntry(Base):
+    __tablename__ = "dataset_entries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    data_type_id: Mapped[int | None] = mapped_column(ForeignKey("data_types.id"))
+    data_id: Mapped[int] = mapped_column(ForeignKey("data.id"), index=True)

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from .accounts import ADMIN_ROLE_ID, LOCAL_AUTH, MANAGER_ROLE_ID, USER_ROLE_ID
 from .nodes import NodeCapacity
 from .orm import (
+    DataType,
     GitEndpoint,
     Membership,
     Node,
@@ -29,6 +30,7 @@ from .passwords import hash_password
 from .secretbox import SecretBox
 
 DEFAULT_TENANT = "default"
+DATA_TYPES = [(1, "training"), (2, "validation"), (3, "testing")]
 ROLES = [
     (ADMIN_ROLE_ID, "admin", "System Admin", True, 1),
     (USER_ROLE_ID, "user", "Researcher", False, 100),
@@ -54,6 +56,9 @@ def seed_defaults(db, box: SecretBox, node: NodeCapacity, storage_root: str) -> 
         db.add(StorageEndpoint(id=1, name="local", kind="local", server_url="file://" + storage_root,
                                access_key="", secret_key_encrypted=box.encrypt(""), created_by="system",
                                modified_by="system"))
+    for type_id, name in DATA_TYPES:
+        if db.get(DataType, type_id) is None:
+            db.add(DataType(id=type_id, name=name, sort_order=type_id))
     db.flush()
     if db.scalar(select(Node).limit(1)) is None:
         db.add(Node(name=_node_name(node.name), memo="this machine", partition="default", access_level=2,
@@ -64,7 +69,7 @@ def seed_defaults(db, box: SecretBox, node: NodeCapacity, storage_root: str) -> 
                       default_registry_id=1, gits=[TenantGit(git_id=1)],
                       registries=[TenantRegistry(registry_id=1)], created_by="system", modified_by="system"))
     db.flush()
-    _advance_sequences(db, ["roles", "git_endpoints", "registry_endpoints", "storage_endpoints"])
+    _advance_sequences(db, ["roles", "git_endpoints", "registry_endpoints", "storage_endpoints", "data_types"])
 
 
 def _advance_sequences(db, tables) -> None:

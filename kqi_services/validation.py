@@ -117,3 +117,41 @@ def path_id(value: str, what="id") -> int:
 def _type_name(kinds) -> str:
     names = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object", float: "a number"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+TAG = re.compile(r"^[^,!=<>][^,]*$")
+MAX_TAG_LENGTH = 256
+MAX_FILE_NAME_BYTES = 255
+
+
+def safe_file_name(name, what="fileName") -> str:
+    """A file name usable as one path segment anywhere: no '/', '..', NUL or control characters."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{what} must be a non-empty string")
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise InvalidInput(f"{what} {name!r} must be a plain file name without '/' or '..'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(f"{what} must not contain NUL or control characters")
+    if len(name.encode()) > MAX_FILE_NAME_BYTES:
+        raise InvalidInput(f"{what} must be at most {MAX_FILE_NAME_BYTES} bytes")
+    return name
+
+
+def tags(body, name="tags") -> list[str]:
+    value = field(body, name, list, default=[])
+    result = []
+    for tag in value:
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidInput(f"Field {name} must be a list of non-empty strings")
+        tag = tag.strip()
+        check_tag(tag)
+        result.append(tag)
+    return list(dict.fromkeys(result))
+
+
+def check_tag(tag: str) -> str:
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidInput(f"a tag must be at most {MAX_TAG_LENGTH} characters")
+    if not TAG.match(tag):
+        raise InvalidInput(f"tag {tag!r} must not contain ',' nor start with one of !=<>")
+    return tag

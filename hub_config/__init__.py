@@ -9,25 +9,14 @@ it, token lifetimes. ``jupyterhub_config.py`` beside this file only calls it.
 from __future__ import annotations
 
 import os
-import secrets
 
+from kqi_services.secretbox import read_or_create_secret
 from kqi_services.settings import PlatformSettings, proxy_command, python_executable
 
 SERVICE_NAME = "kqi"
 
 # the default `user` role plus access to the kqi service
 USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
-
-
-def read_or_create_secret(path: str, nbytes: int = 32) -> str:
-    """A hex secret kept in ``path`` (0600), created on first use."""
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(nbytes))
-    with open(path) as f:
-        return f.read().strip()
 
 
 def apply_config(c, settings: PlatformSettings) -> None:

@@ -20,12 +20,10 @@ from tornado.httpserver import HTTPServer
 from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
-from hub_config import read_or_create_secret
-
 from .db import check_db_revision, make_engine, make_session_factory
 from .hubapi import HubAPI
 from .hubmirror import reconcile
-from .secretbox import SecretBox
+from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
 
 log = logging.getLogger("kqi")
@@ -63,6 +61,21 @@ class KqiService(Application):
         "default",
         help="""Tenant that users who first log in through LDAP or OAuth join (as `user`).
         Empty: they join none until an admin adds them.""",
+    ).tag(config=True)
+
+    public_url = Unicode(
+        "",
+        help="""The platform's public URL (e.g. https://kqi.example.org) used in the absolute,
+        self-signed upload and download URLs. Empty: taken from each request's Host and
+        X-Forwarded-* headers, so clients get URLs they can reach.""",
+    ).tag(config=True)
+
+    @default("public_url")
+    def _public_url_default(self):
+        return os.environ.get("KQI_PUBLIC_URL", "")
+
+    upload_ttl_seconds = Integer(
+        24 * 3600, help="Parts of uploads not completed within this time are removed."
     ).tag(config=True)
 
     token_cache_seconds = Integer(

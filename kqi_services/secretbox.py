@@ -8,6 +8,7 @@ keys may be given: the first encrypts, all decrypt (key rotation).
 from __future__ import annotations
 
 import os
+import secrets
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -21,13 +22,7 @@ class SecretBox:
     @classmethod
     def from_key_file(cls, path: str) -> SecretBox:
         """Load the key at ``path``, creating it (0600) if it does not exist."""
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(Fernet.generate_key())
-        with open(path, "rb") as f:
-            return cls([f.read().strip().decode()])
+        return cls([read_or_create_secret(path, lambda: Fernet.generate_key().decode())])
 
     def encrypt(self, plaintext: str | None) -> bytes | None:
         if plaintext is None:
@@ -41,3 +36,14 @@ class SecretBox:
             return self._fernet.decrypt(ciphertext).decode()
         except InvalidToken as e:
             raise ValueError("a stored secret cannot be decrypted with the configured keys") from e
+
+
+def read_or_create_secret(path: str, generate=lambda: secrets.token_hex(32)) -> str:
+    """A secret kept in ``path`` (mode 0600, its folder 0700), created by ``generate()`` on first use."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate())
+    with open(path) as f:
+        return f.read().strip()

@@ -22,7 +22,7 @@ from kqi_services import hubmirror
 from kqi_services.accounts import provision_external_user
 from kqi_services.hubapi import HubAPIError
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
-from kqi_services.orm import Tenant, TokenTenant, User, utcnow
+from kqi_services.orm import StorageEndpoint, Tenant, TokenTenant, User, utcnow
 from kqi_services.tokens import token_hash
 
 
@@ -149,6 +149,18 @@ class APIHandler(web.RequestHandler):
         default = user.default_membership
         return default.tenant if default else None
 
+    def store_for(self, tenant: Tenant):
+        """The object store of a tenant's storage endpoint."""
+        return self.settings["stores"].for_endpoint(self.db.get(StorageEndpoint, tenant.storage_id))
+
+    def service_url_base(self) -> str:
+        """The service's absolute URL as this client reaches it (for self-signed URLs)."""
+        configured = self.kqi.public_url
+        if configured:
+            return configured.rstrip("/") + self.kqi.service_prefix.rstrip("/")
+        host = self.request.headers.get("X-Forwarded-Host") or self.request.host
+        return f"{self.request.protocol}://{host}{self.kqi.service_prefix.rstrip('/')}"
+
     def require_admin(self) -> None:
         if not self.principal.user.is_admin:
             raise Forbidden("System admin role required")
@@ -167,6 +179,16 @@ class APIHandler(web.RequestHandler):
             return json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidInput(f"Invalid JSON in body of request: {e}") from None
+
+    def raw_query_argument(self, name: str, default: str = "") -> str:
+        """A query argument exactly as sent (tornado's own getter rewrites control characters)."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return default
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{name} must be UTF-8") from None
 
     def write_json(self, model, status: int = 200) -> None:
         self.set_status(status)

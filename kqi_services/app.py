@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
@@ -25,8 +26,23 @@ from .hubapi import HubAPI
 from .hubmirror import reconcile
 from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
+from .storage import StoreRegistry, local_store_for
 
 log = logging.getLogger("kqi")
+
+
+SIGNATURE_IN_QUERY = re.compile(r"(signature|X-Amz-Signature|token)=[^&]*", re.IGNORECASE)
+
+
+def log_request(handler) -> None:
+    """tornado's access log line, with URL signatures and tokens in queries redacted."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    uri = SIGNATURE_IN_QUERY.sub(lambda m: m.group(1) + "=[secret]", handler.request.uri)
+    elapsed = 1000.0 * handler.request.request_time()
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s (%s) %.2fms", status, handler.request.method, uri, handler.request.remote_ip, elapsed
+    )
 
 
 class KqiService(Application):
@@ -91,6 +107,8 @@ class KqiService(Application):
         self.session_factory = make_session_factory(self.engine)
         self.secret_box = SecretBox.from_key_file(self.platform.encryption_key_file)
         self.hub_api = HubAPI(self.hub_api_url, self.api_token)
+        self.local_store = local_store_for(self.platform)
+        self.stores = StoreRegistry(self.local_store, self.secret_box)
         # instance(): the OAuth callback and landing handlers share this one
         self.hub_auth = HubOAuth.instance(
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
@@ -113,9 +131,12 @@ class KqiService(Application):
             hub_api=self.hub_api,
             session_factory=self.session_factory,
             secret_box=self.secret_box,
+            local_store=self.local_store,
+            stores=self.stores,
             kqi=self,
             platform=self.platform,
             default_handler_class=JSONNotFoundHandler,
+            log_function=log_request,
         )
 
     async def mirror_to_hub(self, attempts: int = 30) -> None:
@@ -132,6 +153,14 @@ class KqiService(Application):
                     return
                 await asyncio.sleep(1)
 
+    async def purge_abandoned_uploads(self) -> None:
+        """Remove the parts of uploads nobody completed within upload_ttl_seconds."""
+        removed = await asyncio.get_running_loop().run_in_executor(
+            None, self.local_store.purge_abandoned, self.upload_ttl_seconds
+        )
+        if removed:
+            log.info("Removed %d abandoned uploads", removed)
+
     def start(self):
         from urllib.parse import urlparse
 
@@ -141,6 +170,8 @@ class KqiService(Application):
         log.info("kqi service listening on %s (prefix %s)", self.service_url, self.service_prefix)
         loop = ioloop.IOLoop.current()
         loop.add_callback(self.mirror_to_hub)
+        ioloop.PeriodicCallback(self.purge_abandoned_uploads, 3600 * 1000).start()
+        loop.add_callback(self.purge_abandoned_uploads)
         try:
             loop.start()
         except KeyboardInterrupt:

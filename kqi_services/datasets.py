@@ -49,10 +49,12 @@ def parse_entries(db, tenant: Tenant, body: dict, flat: bool) -> list[tuple[int 
     """The body's entries as (data type id or None for flat, data id), all checked."""
     pairs: list[tuple[int | None, int]] = []
     if flat:
-        for data_id in _entry_ids(body.get("flatEntries") or [], "flatEntries"):
+        flat_entries = body.get("flatEntries")
+        for data_id in _entry_ids([] if flat_entries is None else flat_entries, "flatEntries"):
             pairs.append((None, data_id))
     else:
-        entries = body.get("entries") or {}
+        entries = body.get("entries")
+        entries = {} if entries is None else entries
         if not isinstance(entries, dict):
             raise InvalidInput("entries must be an object mapping a data type to a list of {\"id\": dataId}")
         types = {t.name: t.id for t in data_types(db)}

@@ -277,6 +277,7 @@ class Upload(Base):
     stored_path: Mapped[str] = mapped_column(String(1024), unique=True)
     file_name: Mapped[str] = mapped_column(String(1024))
     resource_type: Mapped[str] = mapped_column(String(64))
+    part_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     size: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,6 +10,7 @@ they are streamed in parallel from their signed URLs.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import urllib.request
@@ -81,10 +82,16 @@ def stage(layout: list[StagedFile], store, dest: str, url_base: str = "") -> int
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
         source = store.local_path(item.stored_path)
-        if source is not None:
-            os.link(source, target)
-        else:
+        if source is None:
             remote.append((item, target))
+            continue
+        try:
+            os.link(source, target)
+        except OSError as e:
+            if e.errno not in (errno.EMLINK, errno.EXDEV):
+                raise
+            # too many links to one object (or another filesystem): copy this one
+            shutil.copyfile(source, target)
     if remote:
         with ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
             list(pool.map(lambda job: _download(store, job[0], job[1], url_base), remote))

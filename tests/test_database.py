@@ -134,3 +134,45 @@ def test_platform_runs_on_postgresql(start_platform, postgres_server, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM users ORDER BY id")).scalars().all() == ["admin", "pg-user"]
     engine.dispose()
+
+
+def test_upgrade_keeps_rows_of_an_older_schema(db_url):
+    """A database at revision 0001 (accounts only) upgrades to head with its rows intact."""
+    upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO storage_endpoints (id, name, kind, server_url, access_key, "
+                          "secret_key_encrypted, nfs_server, nfs_root, created_at, modified_at) VALUES "
+                          "(1, 'local', 'local', 'file:///x', '', :s, '', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                     {"s": b""})
+        conn.execute(text("INSERT INTO tenants (id, name, display_name, storage_id, "
+                          "available_infinite_time_notebook, quota_cpu, quota_memory, quota_gpu, created_at, "
+                          "modified_at) VALUES (1, 'old', 'Old', 1, false, 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    upgrade(db_url)
+    check_db_revision(engine)
+    with make_session_factory(engine)() as db:
+        assert Tenant.find_by_name(db, "old").display_name == "Old"
+        db.execute(text("SELECT COUNT(*) FROM data_files")).scalar()
+    engine.dispose()
+
+
+def test_a_used_dataset_keeps_its_entries(session):
+    from kqi_services import data as data_core
+    from kqi_services import datasets as dataset_core
+
+    with session() as db:
+        tenant = Tenant.find_by_name(db, "default")
+        d = data_core.create_data(db, tenant, {"name": "d"}, "t")
+        ds = dataset_core.create_dataset(db, tenant, {"name": "ds", "entries": {"training": [{"id": d.id}]}}, "t")
+        dataset_core.mark_used(ds)
+        db.commit()
+        with pytest.raises(Conflict, match="used by a run"):
+            dataset_core.replace_entries(db, tenant, ds, {"entries": {"testing": [{"id": d.id}]}}, "t")
+        db.rollback()
+        dataset_core.edit_meta(ds, {"name": "renamed", "memo": "still editable"}, "t")
+        db.commit()
+        assert ds.name == "renamed" and [e.data_type_id for e in ds.entries] == [1]
+        with pytest.raises(Conflict):
+            dataset_core.delete_dataset(db, ds)
+        with pytest.raises(Conflict):
+            data_core.delete_data(db, d)

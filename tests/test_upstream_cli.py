@@ -8,45 +8,19 @@ sees (exit code, printed lines) and the state the admin API then reports.
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
-from conftest import REPO, require_or_skip, unique
+from conftest import unique
+from upstream import Cli, field as _field, require_upstream_cli
 
 pytestmark = pytest.mark.upstream
-
-KQI = os.path.join(REPO, ".venv-upstream", "bin", "kqi")
-
-
-class Cli:
-    """One user's upstream `kqi`: a HOME of its own, hence a config.json of its own."""
-
-    def __init__(self, home: str, server: str):
-        self.home = home
-        self.server = server
-
-    def __call__(self, *args, ok: bool = True) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KQI_", "JUPYTERHUB_"))}
-        env.update(HOME=self.home, NO_PROXY="*", no_proxy="*")
-        for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            env.pop(key, None)
-        r = subprocess.run([KQI, *map(str, args)], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=120)
-        if ok:
-            assert r.returncode == 0, f"kqi {' '.join(map(str, args))} -> {r.returncode}\n{r.stdout}{r.stderr}"
-            assert "[ERROR]" not in r.stdout, r.stdout
-        return r
-
-    def login(self, user: str, password: str) -> subprocess.CompletedProcess:
-        return self("account", "login", "-s", self.server, "-u", user, "-p", password)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _upstream_installed():
     """Session scope: checked before the (session) platform starts, so a skip costs nothing."""
-    if not os.access(KQI, os.X_OK):
-        require_or_skip("upstream kamonohashi-cli venv missing: make .venv-upstream/.installed")
+    require_upstream_cli()
 
 
 @pytest.fixture
@@ -64,13 +38,6 @@ def admin_cli(platform, tmp_path_factory) -> Cli:
     c = Cli(str(tmp_path_factory.mktemp("admin-home")), platform.url + "/services/kqi")
     c.login("admin", platform.admin_password)
     return c
-
-
-def _field(out: str, key: str) -> str:
-    """The value printed after `key:` at the start of a line (pp_dict / account output)."""
-    m = re.search(rf"^{re.escape(key)}:[ ]?(.*)$", out, re.M)
-    assert m, f"no {key!r} in:\n{out}"
-    return m.group(1)
 
 
 def test_login_prints_the_account_and_stores_a_working_token(platform, admin, cli):

@@ -68,6 +68,7 @@ def upgrade():
     sa.Column('stored_path', sa.String(length=1024), nullable=False),
     sa.Column('file_name', sa.String(length=1024), nullable=False),
     sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('part_count', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('size', sa.BigInteger(), nullable=True),

@@ -1,0 +1,436 @@
+"""The embedded local object store: signing, multipart uploads, dedupe, and its URLs over real HTTP.
+
+The HTTP tests run ``handlers.storage`` in a tiny tornado application on a
+loopback port (in a thread of its own, so the tests can use ``requests``)
+and upload as the upstream CLI does: one PUT per part labelled
+``application/x-www-form-urlencoded``, no Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+import requests
+from tornado import httpserver, netutil, web
+from tornado.httputil import url_concat
+
+from handlers.storage import default_handlers, requested_range
+from kqi_services.storage import signing
+from kqi_services.storage.base import ObjectNotFound, SignatureError, UploadError
+from kqi_services.storage.local import LocalStore
+
+PREFIX = "/services/kqi/"
+CLI_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+MiB = 1024 * 1024
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalStore:
+    return LocalStore(str(tmp_path / "store"), "test-secret")
+
+
+class StorageServer:
+    """The storage handlers of one LocalStore, served on 127.0.0.1 by a thread's own IOLoop."""
+
+    def __init__(self, store: LocalStore):
+        self.store = store
+        routes = [(PREFIX + pattern, handler) for pattern, handler in default_handlers]
+        self.app = web.Application(routes, local_store=store)
+        [self._socket] = netutil.bind_sockets(0, "127.0.0.1")
+        self.url_base = f"http://127.0.0.1:{self._socket.getsockname()[1]}{PREFIX.rstrip('/')}"
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        server = httpserver.HTTPServer(self.app)
+        server.add_sockets([self._socket])
+        self._ready.set()
+        self._loop.run_forever()
+        server.stop()
+        self._loop.close()
+
+    def __enter__(self) -> StorageServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def server(store):
+    with StorageServer(store) as running:
+        yield running
+
+
+def put_parts(urls: list[str], data: bytes, part_size: int) -> dict[int, str]:
+    """PUT ``data`` in parts as the upstream CLI does; the ETags as it echoes them."""
+    etags = {}
+    for number, url in enumerate(urls, 1):
+        body = data[(number - 1) * part_size:number * part_size]
+        r = requests.put(url, data=body, headers=CLI_HEADERS, timeout=30)
+        assert r.status_code == 200, r.text
+        etags[number] = r.headers["ETag"]
+    return etags
+
+
+def upload(store: LocalStore, data: bytes, file_name="data.bin", part_size=MiB, prefix="t1/data"):
+    """Upload ``data`` through the store API (no HTTP); return the stored object."""
+    part_count = -(-len(data) // part_size)
+    ticket = store.begin_upload(prefix, file_name, part_count, "http://unused")
+    etags = {part: store.write_part(ticket.upload_id, part, data[(part - 1) * part_size:part * part_size])
+             for part in range(1, part_count + 1)}
+    return store.complete_upload(ticket.key, ticket.upload_id, etags)
+
+
+def object_files(store: LocalStore) -> list[str]:
+    root = os.path.join(store.root, "objects", "sha256")
+    return [os.path.join(root, shard, name)
+            for shard in os.listdir(root) for name in os.listdir(os.path.join(root, shard))]
+
+
+# signing ------------------------------------------------------------------------------------
+
+
+def test_signature_covers_every_field_and_expires():
+    secret, now = b"s3cret", 1_700_000_000
+    query = signing.sign(secret, "PUT", "upload-1", 60, part=2, now=now)
+    assert query["expires"] == str(now + 60)
+    signing.verify(secret, "PUT", "upload-1", query["expires"], query["signature"], part=2, now=now)
+    signing.verify(secret, "put", "upload-1", query["expires"], query["signature"], part=2, now=now + 60)
+    genuine = dict(secret=secret, method="PUT", key="upload-1", expires=query["expires"],
+                   signature=query["signature"], part=2, now=now)
+    forged = [
+        dict(secret=b"other"), dict(method="GET"), dict(key="upload-2"), dict(part=3), dict(filename="x"),
+        dict(expires=str(now + 3600)), dict(signature=query["signature"][:-1] + "0"), dict(signature="é"),
+        dict(signature=None), dict(expires=None), dict(expires="-1"), dict(expires="1e9"),
+    ]
+    for change in forged:
+        with pytest.raises(SignatureError):
+            signing.verify(**{**genuine, **change})
+    with pytest.raises(SignatureError, match="expired"):
+        signing.verify(secret, "PUT", "upload-1", query["expires"], query["signature"], part=2, now=now + 61)
+
+
+def test_requested_range():
+    assert requested_range(None, 10) is None
+    assert requested_range("bytes=0-", 10) is None
+    assert requested_range("bytes=0-99", 10) is None
+    assert requested_range("bytes=2-4", 10) == (2, 5)
+    assert requested_range("bytes=5-", 10) == (5, 10)
+    assert requested_range("bytes=-3", 10) == (7, 10)
+    assert requested_range("bytes=-30", 10) is None
+    assert requested_range("bytes=1-2,5-6", 10) is None  # several ranges: the whole file
+    assert requested_range("items=1-2", 10) is None
+
+
+# the store ----------------------------------------------------------------------------------
+
+
+def test_multipart_upload_is_assembled_hashed_and_read_only(store):
+    data = os.urandom(3 * MiB + 123)
+    ticket = store.begin_upload("t1/data", "model.bin", 4, "http://h/services/kqi/")
+    assert ticket.key == ticket.stored_path
+    assert ticket.stored_path.startswith("t1/data/") and ticket.stored_path.endswith(f"/{ticket.upload_id}/model.bin")
+    assert all(url.startswith(f"http://h/services/kqi/storage/parts/{ticket.upload_id}/{n}?expires=")
+               for n, url in enumerate(ticket.part_urls, 1))
+    etags = {}
+    for part in (3, 1, 4, 2):  # any order, from files, iterables and bytes
+        chunk = data[(part - 1) * MiB:part * MiB]
+        source = [chunk[:1000], chunk[1000:]] if part % 2 else chunk
+        etags[part] = store.write_part(ticket.upload_id, part, source)
+        assert etags[part] == f'"{hashlib.sha256(chunk).hexdigest()}"'
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert (stored.stored_path, stored.size, stored.sha256) == (ticket.stored_path, len(data),
+                                                               hashlib.sha256(data).hexdigest())
+    path = store.local_path(ticket.stored_path)
+    with open(path, "rb") as f:
+        assert f.read() == data
+    assert os.stat(path).st_mode & 0o777 == 0o444
+    assert store.stat(ticket.stored_path) == stored
+    upload_dir = os.path.join(store.root, "uploads", ticket.upload_id)
+    assert sorted(os.listdir(upload_dir)) == ["completing", "manifest.json"]  # the parts are gone
+    assert os.listdir(os.path.join(store.root, "tmp")) == []
+
+
+def test_same_bytes_are_one_object(store):
+    data = os.urandom(2 * MiB + 5)
+    first = upload(store, data, "a.bin")
+    second = upload(store, data, "b.bin", part_size=512 * 1024)  # other parts, same bytes
+    single = upload(store, data, "c.bin", part_size=4 * MiB)  # one part: linked, not copied
+    inodes = {os.stat(store.local_path(s.stored_path)).st_ino for s in (first, second, single)}
+    assert len(inodes) == 1
+    [obj] = object_files(store)
+    assert os.stat(obj).st_ino in inodes and os.stat(obj).st_nlink == 4
+    assert os.path.basename(os.path.dirname(obj)) + os.path.basename(obj) == first.sha256
+
+
+def test_an_object_with_the_most_links_is_copied_for_a_new_binding(store, monkeypatch):
+    first = upload(store, b"common bytes", "a.txt")
+    real_link = os.link
+
+    def link(src, dst):
+        if dst.startswith(os.path.join(store.root, "paths") + os.sep):
+            raise OSError(errno.EMLINK, "Too many links")
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+    second = upload(store, b"common bytes", "b.txt")
+    monkeypatch.undo()
+    assert second.sha256 == first.sha256
+    copy = store.local_path(second.stored_path)
+    assert os.stat(copy).st_ino != os.stat(store.local_path(first.stored_path)).st_ino
+    assert Path(copy).read_bytes() == b"common bytes" and os.stat(copy).st_mode & 0o777 == 0o444
+    assert os.listdir(os.path.join(store.root, "tmp")) == []
+
+
+def test_empty_file(store):
+    ticket = store.begin_upload("t1/data", "empty.txt", 0, "http://h")
+    assert ticket.part_urls == []
+    stored = store.complete_upload(ticket.key, ticket.upload_id, {})
+    assert (stored.size, stored.sha256) == (0, EMPTY_SHA256)
+    again = upload(store, b"", "empty2.txt")
+    assert os.stat(store.local_path(again.stored_path)).st_ino == os.stat(store.local_path(stored.stored_path)).st_ino
+
+
+def test_complete_refuses_missing_parts_wrong_etags_and_a_second_complete(store):
+    ticket = store.begin_upload("t1/data", "f.bin", 2, "http://h")
+    first = store.write_part(ticket.upload_id, 1, b"one")
+    with pytest.raises(UploadError, match="Part 2 was not uploaded"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: first})
+    second = store.write_part(ticket.upload_id, 2, b"two")
+    with pytest.raises(UploadError, match="ETag of part 2 does not match"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: first})
+    with pytest.raises(UploadError, match="missing \\[2\\]"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first})
+    with pytest.raises(UploadError, match="unknown \\[3\\]"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: second, 3: second})
+    with pytest.raises(UploadError, match="key does not belong"):
+        store.complete_upload("t1/data/other", ticket.upload_id, {1: first, 2: second})
+    with pytest.raises(UploadError, match="begun with 2 parts"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: second}, part_count=3)
+    with pytest.raises(ObjectNotFound):
+        store.stat(ticket.stored_path)  # nothing was bound by the failures
+    # a part sent again replaces nothing: the client's ETag chooses the bytes
+    store.write_part(ticket.upload_id, 2, b"TWO")
+    stored = store.complete_upload(ticket.key, ticket.upload_id, {1: first.upper(), 2: second.strip('"')},
+                                   part_count=2)
+    with open(store.local_path(stored.stored_path), "rb") as f:
+        assert f.read() == b"onetwo"
+    with pytest.raises(UploadError, match="already completed"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: second})
+    with pytest.raises(UploadError, match="already completed"):
+        store.write_part(ticket.upload_id, 1, b"late")
+
+
+def test_parts_out_of_range_and_unknown_uploads(store):
+    ticket = store.begin_upload("t1/data", "f.bin", 2, "http://h")
+    for part in (0, 3, -1):
+        with pytest.raises(UploadError, match="out of range"):
+            store.open_part(ticket.upload_id, part)
+    for upload_id in ("0" * 32, "../../etc", ticket.upload_id.upper(), ""):
+        with pytest.raises(UploadError, match="Unknown upload"):
+            store.open_part(upload_id, 1)
+        with pytest.raises(UploadError, match="Unknown upload"):
+            store.complete_upload(ticket.key, upload_id, {})
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x", "a\x00b", "a\nb", "tab\tname", "del\x7f",
+                                  "x" * 256, "é" * 128])
+def test_bad_file_names(store, name):
+    with pytest.raises(UploadError):
+        store.begin_upload("t1/data", name, 1, "http://h")
+
+
+@pytest.mark.parametrize("name", ["データ.csv", "a b (1).txt", "a..b", ".hidden", "x" * 255, "é" * 127])
+def test_good_file_names(store, name):
+    stored = upload(store, b"x", name)
+    assert stored.stored_path.endswith("/" + name)
+
+
+@pytest.mark.parametrize("prefix", ["", "/abs", "a//b", "a/../b", "a/.b", "a b"])
+def test_bad_prefixes(store, prefix):
+    with pytest.raises(UploadError, match="prefix"):
+        store.begin_upload(prefix, "f.txt", 1, "http://h")
+
+
+def test_delete_drops_a_binding_and_the_object_with_its_last_one(store):
+    data = os.urandom(1000)
+    first, second = upload(store, data, "a.bin"), upload(store, data, "b.bin")
+    [obj] = object_files(store)
+    store.delete(first.stored_path)
+    with pytest.raises(ObjectNotFound):
+        store.stat(first.stored_path)
+    assert object_files(store) == [obj] and store.stat(second.stored_path).size == 1000
+    store.delete(second.stored_path)
+    assert object_files(store) == []
+    store.delete(second.stored_path)  # already gone: nothing to do
+    assert os.listdir(os.path.join(store.root, "paths")) == []
+    assert os.listdir(os.path.join(store.root, "uploads")) == []
+    for bad in ("../etc/passwd", "/etc/passwd", "a/../../b", "a//b"):
+        with pytest.raises(ObjectNotFound):
+            store.delete(bad)
+
+
+def test_staged_links_keep_bytes_until_purge(store, tmp_path):
+    stored = upload(store, b"staged bytes")
+    staged = tmp_path / "run" / "input"
+    staged.parent.mkdir()
+    os.link(store.local_path(stored.stored_path), staged)  # as staging does
+    store.delete(stored.stored_path)
+    assert staged.read_bytes() == b"staged bytes" and len(object_files(store)) == 1
+    store.purge_abandoned(3600)
+    assert len(object_files(store)) == 1  # still linked by the run
+    staged.unlink()
+    store.purge_abandoned(3600)
+    assert object_files(store) == []
+
+
+def test_purge_abandoned_uploads(store):
+    done = upload(store, b"done")
+    open_ticket = store.begin_upload("t1/data", "open.bin", 2, "http://h")
+    store.write_part(open_ticket.upload_id, 1, b"part")
+    empty_ticket = store.begin_upload("t1/data", "never.bin", 0, "http://h")
+    assert store.purge_abandoned(3600) == 0
+    time.sleep(0.01)
+    assert store.purge_abandoned(0) == 2
+    assert sorted(os.listdir(os.path.join(store.root, "uploads"))) == [done.stored_path.split("/")[-2]]
+    for ticket in (open_ticket, empty_ticket):
+        with pytest.raises(UploadError, match="Unknown upload"):
+            store.complete_upload(ticket.key, ticket.upload_id, {})
+    assert store.stat(done.stored_path).size == 4
+
+
+# over HTTP ----------------------------------------------------------------------------------
+
+
+def test_http_multipart_upload_and_download(server):
+    store = server.store
+    data = os.urandom(5 * MiB + 777)
+    ticket = store.begin_upload("t1/data", "résumé 1.bin", 3, server.url_base)
+    etags = put_parts(ticket.part_urls, data, 2 * MiB)
+    assert all(etag.startswith('"') and etag.endswith('"') for etag in etags.values())
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)  # ETags as the CLI echoes them
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+
+    url = store.download_url(stored.stored_path, "résumé 1.bin", server.url_base)
+    assert url.startswith(server.url_base + "/storage/objects/" + quote(stored.stored_path) + "?")
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["Content-Length"] == str(len(data))
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    assert r.headers["Accept-Ranges"] == "bytes"
+    assert r.headers["Content-Disposition"] == \
+        "attachment; filename=\"r_sum_ 1.bin\"; filename*=UTF-8''r%C3%A9sum%C3%A9%201.bin"
+    assert "Authorization" not in r.request.headers
+
+    r = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+    assert (r.status_code, r.content) == (206, data[1000:2000])
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}" and r.headers["Content-Length"] == "1000"
+    r = requests.get(url, headers={"Range": "bytes=-10"}, timeout=30)
+    assert (r.status_code, r.content) == (206, data[-10:])
+    r = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=30)
+    assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{len(data)}"
+    assert r.json()["status"] == 416
+
+    r = requests.head(url, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Length"] == str(len(data)) and r.content == b""
+
+
+def test_http_part_bodies_are_never_parsed_as_forms(server):
+    body = b"a=1&b=2&expires=0&signature=x"
+    ticket = server.store.begin_upload("t1/data", "form.txt", 1, server.url_base)
+    etags = put_parts(ticket.part_urls, body, len(body))
+    stored = server.store.complete_upload(ticket.key, ticket.upload_id, etags)
+    r = requests.get(server.store.download_url(stored.stored_path, "form.txt", server.url_base), timeout=30)
+    assert r.content == body
+
+
+def test_http_empty_file_download(server):
+    stored = upload(server.store, b"", "empty.txt")
+    url = server.store.download_url(stored.stored_path, "empty.txt", server.url_base)
+    r = requests.get(url, timeout=30)
+    assert (r.status_code, r.content, r.headers["Content-Length"]) == (200, b"", "0")
+    assert requests.get(url, headers={"Range": "bytes=0-"}, timeout=30).status_code == 416
+
+
+def _with_query(url: str, **changes) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    query = {k: v for k, v in query.items() if v is not None}
+    return url_concat(parts._replace(query="").geturl(), query)
+
+
+def test_http_forged_tampered_and_expired_urls_are_refused(server):
+    store = server.store
+    ticket = store.begin_upload("t1/data", "f.bin", 2, server.url_base)
+    part1, part2 = ticket.part_urls
+    past = signing.sign(store.secret, "PUT", ticket.upload_id, 60, part=1, now=time.time() - 3600)
+    refused = [
+        part1.replace("/parts/" + ticket.upload_id + "/1?", "/parts/" + ticket.upload_id + "/2?"),  # other part
+        _with_query(part1, signature="0" * 64),
+        _with_query(part1, expires=str(int(time.time()) + 999999)),
+        _with_query(part1, signature=None),
+        _with_query(part1, **past),
+        part2.split("?")[0],
+    ]
+    for url in refused:
+        r = requests.put(url, data=b"x" * 1000, headers=CLI_HEADERS, timeout=30)
+        assert r.status_code == 403, (url, r.text)
+        assert r.json()["status"] == 403 and r.json()["message"]
+    assert [n for n in os.listdir(os.path.join(store.root, "uploads", ticket.upload_id)) if "part" in n] == []
+
+    stored = upload(store, b"secret bytes", "f.txt")
+    url = store.download_url(stored.stored_path, "f.txt", server.url_base)
+    expired = signing.sign(store.secret, "GET", stored.stored_path, 60, filename="f.txt", now=time.time() - 3600)
+    other = upload(store, b"other bytes", "g.txt")
+    for bad in (_with_query(url, filename="evil.exe"), _with_query(url, signature="1" * 64),
+                _with_query(url, **expired), url.replace(quote(stored.stored_path), quote(other.stored_path))):
+        r = requests.get(bad, timeout=30)
+        assert r.status_code == 403 and r.json()["status"] == 403, bad
+        assert requests.head(bad, timeout=30).status_code == 403
+
+
+def test_http_part_errors_are_json(server):
+    store = server.store
+    ticket = store.begin_upload("t1/data", "f.bin", 1, server.url_base)
+    beyond = signing.sign(store.secret, "PUT", ticket.upload_id, 60, part=2)
+    r = requests.put(url_concat(f"{server.url_base}/storage/parts/{ticket.upload_id}/2", beyond), data=b"x",
+                     headers=CLI_HEADERS, timeout=30)
+    assert r.status_code == 400 and "out of range" in r.json()["message"]
+    unknown = "f" * 32
+    r = requests.put(url_concat(f"{server.url_base}/storage/parts/{unknown}/1",
+                                signing.sign(store.secret, "PUT", unknown, 60, part=1)), data=b"x", timeout=30)
+    assert r.status_code == 400 and "Unknown upload" in r.json()["message"]
+    put_parts(ticket.part_urls, b"x", 1)
+    store.complete_upload(ticket.key, ticket.upload_id, {1: f'"{hashlib.sha256(b"x").hexdigest()}"'})
+    r = requests.put(ticket.part_urls[0], data=b"x", headers=CLI_HEADERS, timeout=30)
+    assert r.status_code == 400 and "already completed" in r.json()["message"]
+    r = requests.get(store.download_url("t1/data/20260101/" + "a" * 32 + "/gone.txt", "gone.txt", server.url_base),
+                     timeout=30)
+    assert r.status_code == 404 and r.json()["status"] == 404
+
+
+def test_http_part_larger_than_tornados_default_body_limit(server):
+    chunk, count = b"\0" * MiB, 101  # tornado refuses bodies over 100 MiB unless told otherwise
+    ticket = server.store.begin_upload("t1/data", "zeros.bin", 1, server.url_base)
+    r = requests.put(ticket.part_urls[0], data=(chunk for _ in range(count)), headers=CLI_HEADERS, timeout=60)
+    assert r.status_code == 200, r.text
+    digest = hashlib.sha256()
+    for _ in range(count):
+        digest.update(chunk)
+    assert r.headers["ETag"] == f'"{digest.hexdigest()}"' and r.json()["size"] == count * MiB

@@ -122,6 +122,7 @@ def _type_name(kinds) -> str:
 TAG = re.compile(r"^[^,!=<>][^,]*$")
 MAX_TAG_LENGTH = 256
 MAX_FILE_NAME_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_file_name(name, what="fileName") -> str:
@@ -130,7 +131,7 @@ def safe_file_name(name, what="fileName") -> str:
         raise InvalidInput(f"{what} must be a non-empty string")
     if name in (".", "..") or "/" in name or "\\" in name:
         raise InvalidInput(f"{what} {name!r} must be a plain file name without '/' or '..'")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         raise InvalidInput(f"{what} must not contain NUL or control characters")
     if len(name.encode()) > MAX_FILE_NAME_BYTES:
         raise InvalidInput(f"{what} must be at most {MAX_FILE_NAME_BYTES} bytes")

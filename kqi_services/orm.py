@@ -356,3 +356,82 @@ class DataSetEntry(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     data_type_id: Mapped[int | None] = mapped_column(ForeignKey("data_types.id"))
     data_id: Mapped[int] = mapped_column(ForeignKey("data.id"), index=True)
+
+
+# runs: trainings, preprocessing and inference share one table and one engine --------------
+
+
+class Run(Audited, Base):
+    """One job: a training, a preprocessing or an inference (``kind``).
+
+    ``status`` holds the strings of the original server (Pending, Running,
+    Completed, UserCanceled, Failed, Killed, OOMKilled, Error).
+    """
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    display_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    memo: Mapped[str | None] = mapped_column(Text)
+    favorite: Mapped[bool] = mapped_column(Boolean, default=False)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    git_id: Mapped[int | None] = mapped_column(BigInteger)
+    git_owner: Mapped[str | None] = mapped_column(String(255))
+    git_repository: Mapped[str | None] = mapped_column(String(255))
+    git_branch: Mapped[str | None] = mapped_column(String(255))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    registry_id: Mapped[int | None] = mapped_column(BigInteger)
+    image: Mapped[str | None] = mapped_column(String(512))
+    image_tag: Mapped[str | None] = mapped_column(String(255))
+    entry_point: Mapped[str] = mapped_column(Text)
+    options_json: Mapped[str] = mapped_column(Text, default="{}")
+    cpu: Mapped[int] = mapped_column(Integer)
+    memory: Mapped[int] = mapped_column(Integer)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    partition: Mapped[str | None] = mapped_column(String(255))
+    zip_output: Mapped[bool] = mapped_column(Boolean, default=False)
+    local_dataset: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(32), default="Pending", index=True)
+    condition_note: Mapped[str | None] = mapped_column(Text)
+    node: Mapped[str | None] = mapped_column(String(255))
+    gpu_ids: Mapped[str] = mapped_column(String(255), default="")
+    queued_order: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the status a halt, user-cancel or complete asked for while the run was running
+    end_requested: Mapped[str | None] = mapped_column(String(32))
+    run_token_id: Mapped[str | None] = mapped_column(String(64))
+
+    tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", order_by="RunTag.tag")
+    parents: Mapped[list[RunParent]] = relationship(
+        cascade="all, delete-orphan", foreign_keys="RunParent.run_id", order_by="RunParent.position"
+    )
+    files: Mapped[list[RunFile]] = relationship(cascade="all, delete-orphan", order_by="RunFile.id")
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class RunParent(Base):
+    __tablename__ = "run_parents"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunFile(Audited, Base):
+    """A file attached to a run: uploaded by the user, or its log and output.zip at the end."""
+
+    __tablename__ = "run_files"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    file_name: Mapped[str] = mapped_column(String(1024))
+    stored_path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    is_locked: Mapped[bool] = mapped_column(Boolean, default=False)

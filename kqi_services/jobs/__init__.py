@@ -1,0 +1,1 @@
+"""The job engine: trainings, preprocessing and inference as data (``kinds``) over one engine."""

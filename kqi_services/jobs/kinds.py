@@ -1,0 +1,35 @@
+"""Job kinds as data: what differs between a training, a preprocessing and an inference.
+
+The engine, the runtime contract and the API handlers read these fields
+instead of branching on the kind, so a new kind is one more entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str  # "training"
+    id_variable: str  # TRAINING_ID
+    log_file: str  # training_stdout_stderr_{id}.log
+    upload_type: str  # the upload/parameter type of its attached files
+    attached_prefix: str  # object key prefix of its attached files
+    input_layout: str  # "dataset" ({type}/{dataId}/file) or "data" ({dataId}/file)
+
+    def log_file_name(self, run_id: int) -> str:
+        return self.log_file.format(id=run_id)
+
+    def run_key(self, run_id: int) -> str:
+        return f"{self.name}-{run_id}"
+
+
+TRAINING = JobKind("training", "TRAINING_ID", "training_stdout_stderr_{id}.log",
+                   "TrainingHistoryAttachedFiles", "training-attached-files", "dataset")
+INFERENCE = JobKind("inference", "INFERENCE_ID", "inference_stdout_stderr_{id}.log",
+                    "InferenceHistoryAttachedFiles", "inference-attached-files", "dataset")
+PREPROCESSING = JobKind("preprocessing", "PREPROCESSING_ID", "preprocess_stdout_stderr_{id}.log",
+                        "PreprocessHistoryAttachedFiles", "preprocess-attached-files", "data")
+
+KINDS = {k.name: k for k in (TRAINING, INFERENCE, PREPROCESSING)}

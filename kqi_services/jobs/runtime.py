@@ -1,0 +1,99 @@
+"""The runtime contract of a run (DESIGN.md): its /kqi paths and its environment, as pure functions.
+
+| path | content |
+|---|---|
+| /kqi/git | the model repository at the resolved commit; the working directory |
+| /kqi/input | the dataset, read-only |
+| /kqi/output | results |
+| /kqi/attach | files attached to the run |
+| /kqi/parent (/kqi/parent/{id} for several) | read-only outputs of the parent run(s) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .kinds import JobKind
+
+WORKDIR = "/kqi/git"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run's pieces live on the host, under the runs directory of the state dir."""
+
+    root: str
+
+    @classmethod
+    def of(cls, runs_dir: str, kind: JobKind, run_id: int) -> RunPaths:
+        return cls(os.path.join(runs_dir, kind.run_key(run_id)))
+
+    @property
+    def git(self) -> str:
+        return os.path.join(self.root, "git")
+
+    @property
+    def input(self) -> str:
+        return os.path.join(self.root, "input")
+
+    @property
+    def output(self) -> str:
+        return os.path.join(self.root, "output")
+
+    @property
+    def attach(self) -> str:
+        return os.path.join(self.root, "attach")
+
+    @property
+    def executor(self) -> str:
+        return os.path.join(self.root, "exec")
+
+
+def run_mounts(paths: RunPaths, parent_outputs: list[tuple[int, str]]) -> list[tuple[str, str, bool]]:
+    """(host path, target, read-only) of every /kqi mount."""
+    mounts = [
+        (paths.git, WORKDIR, False),
+        (paths.input, "/kqi/input", True),
+        (paths.output, "/kqi/output", False),
+        (paths.attach, "/kqi/attach", True),
+    ]
+    if len(parent_outputs) == 1:
+        mounts.append((parent_outputs[0][1], "/kqi/parent", True))
+    else:
+        mounts += [(output, f"/kqi/parent/{pid}", True) for pid, output in parent_outputs]
+    return mounts
+
+
+def run_environment(kind: JobKind, run_id: int, *, user_options: dict[str, str], dataset_id: int | None,
+                    parent_ids: list[int], repository_url: str, commit: str, git_token: str | None,
+                    server_url: str, run_token: str, entry_point: str, zip_output: bool,
+                    gpu_ids: list[int], proxies: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of the guide's table; user options first, so the fixed ones win."""
+    env = {"PYTHONUNBUFFERED": "1", **user_options}
+    env.update(proxies or {})
+    visible = ",".join(str(i) for i in gpu_ids) if gpu_ids else "none"
+    env.update({
+        "LC_ALL": "C.UTF-8",
+        "LANG": "C.UTF-8",
+        "COLUMNS": "1000",
+        kind.id_variable: str(run_id),
+        "DATASET_ID": "" if dataset_id is None else str(dataset_id),
+        "PARENT_ID": ",".join(str(p) for p in parent_ids),
+        "MODEL_REPOSITORY": repository_url,
+        "MODEL_REPOSITORY_TOKEN": git_token or "",
+        "COMMIT_ID": commit,
+        "KQI_SERVER": server_url,
+        "KQI_TOKEN": run_token,
+        "ENTRY_POINT": entry_point,
+        "ZIP_FILE_CREATED": "true" if zip_output else "false",
+        "CUDA_VISIBLE_DEVICES": "" if not gpu_ids else visible,
+        "NVIDIA_VISIBLE_DEVICES": visible,
+    })
+    return env
+
+
+def proxy_variables(environ: dict[str, str]) -> dict[str, str]:
+    """The host's proxy settings, passed on to runs as the guide says."""
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+    return {n: environ[n] for n in names if environ.get(n)}

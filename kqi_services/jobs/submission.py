@@ -1,0 +1,142 @@
+"""Checking a run request (the contract's CreateInputModel) into a Pending Run row.
+
+Everything a user can get wrong is refused here with a 4xx and a message,
+before anything is queued: names, other tenants' ids, resources no node or
+quota allows, partitions, environment variable names, fixed variables, git
+endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import func, select
+
+from .. import validation as v
+from ..datasets import get_dataset
+from ..errors import InvalidInput, NotFound
+from ..orm import GitEndpoint, Run, RunParent, RunTag, Tenant, User
+from ..scheduler import JobRequest, NodeView, Resources, refusal
+from .kinds import JobKind
+from .status import PENDING
+
+RUN_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+SAFE_GIT_NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,254}$")
+IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+#: the variables every run gets from the platform; options may not set them
+FIXED_VARIABLES = frozenset({
+    "LC_ALL", "LANG", "COLUMNS", "TRAINING_ID", "INFERENCE_ID", "PREPROCESSING_ID", "DATASET_ID", "PARENT_ID",
+    "MODEL_REPOSITORY", "MODEL_REPOSITORY_TOKEN", "COMMIT_ID", "KQI_SERVER", "KQI_TOKEN", "ENTRY_POINT",
+    "ZIP_FILE_CREATED", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+})
+
+
+def parse_options(value) -> dict[str, str]:
+    """``options``: environment variables for the run, as an object of strings."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("options must be an object of environment variables")
+    env = {}
+    for name, val in value.items():
+        if not ENV_NAME.match(name):
+            raise InvalidInput(f"options: {name!r} is not a valid environment variable name")
+        if name in FIXED_VARIABLES:
+            raise InvalidInput(f"options: {name} is set by the platform and cannot be overridden")
+        if not isinstance(val, (str, int, float)) or isinstance(val, bool):
+            raise InvalidInput(f"options: the value of {name} must be a string")
+        val = str(val)
+        if "\x00" in val:
+            raise InvalidInput(f"options: the value of {name} must not contain NUL")
+        env[name] = val
+    return env
+
+
+def _git_model(db, tenant: Tenant, body: dict) -> tuple[int, str, str, str | None, str | None]:
+    git = v.field(body, "gitModel", dict, required=True)
+    git_id = v.integer(git, "gitId") or tenant.default_git_id
+    if git_id is None or git_id not in [g.git_id for g in tenant.gits] or db.get(GitEndpoint, git_id) is None:
+        raise NotFound(f"Git endpoint {git_id} not found in this tenant")
+    owner = v.string(git, "owner", required=True, max_length=255)
+    repository = v.string(git, "repository", required=True, max_length=255)
+    for what, value in (("owner", owner), ("repository", repository)):
+        if not SAFE_GIT_NAME.match(value) or ".." in value:
+            raise InvalidInput(f"gitModel.{what} {value!r} is not a valid name")
+    branch = v.string(git, "branch", max_length=255) or None
+    if branch and (branch.startswith("-") or ".." in branch or any(c.isspace() for c in branch)):
+        raise InvalidInput(f"gitModel.branch {branch!r} is not a valid branch name")
+    commit = v.string(git, "commitId", max_length=64) or None
+    if commit and not re.fullmatch(r"[0-9a-fA-F]{4,64}", commit):
+        raise InvalidInput("gitModel.commitId must be a hexadecimal commit id")
+    return git_id, owner, repository, branch, commit
+
+
+def _image(body: dict) -> tuple[int | None, str | None, str | None]:
+    image = body.get("containerImage")
+    if image is None:
+        return None, None, None
+    if not isinstance(image, dict):
+        raise InvalidInput("containerImage must be an object")
+    name = v.string(image, "image", required=True, max_length=255)
+    tag = v.string(image, "tag", required=True, max_length=128)
+    if not IMAGE.match(name) or not IMAGE_TAG.match(tag):
+        raise InvalidInput("containerImage.image/tag are not a valid image reference")
+    return v.integer(image, "registryId"), name, tag
+
+
+def _parents(db, tenant: Tenant, kind: JobKind, ids: list[int]) -> list[Run]:
+    parents = []
+    for parent_id in ids:
+        parent = db.get(Run, parent_id)
+        if parent is None or parent.tenant_id != tenant.id or parent.kind != "training":
+            raise NotFound(f"Parent training {parent_id} not found")
+        parents.append(parent)
+    return parents
+
+
+def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[NodeView],
+              partitions: list[str]) -> Run:
+    """A checked, unsaved Pending run for ``body``; InvalidInput/NotFound otherwise."""
+    v.require_object(body)
+    name = v.string(body, "name", required=True, max_length=30)
+    if not RUN_NAME.match(name):
+        raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
+    entry_point = v.string(body, "entryPoint", required=True, max_length=64 * 1024, strip=False)
+    if not entry_point.strip():
+        raise InvalidInput("entryPoint must not be empty")
+    cpu = v.integer(body, "cpu", required=True, minimum=1, maximum=100_000)
+    memory = v.integer(body, "memory", required=True, minimum=1, maximum=1_000_000)
+    gpu = v.integer(body, "gpu", required=True, minimum=0, maximum=1024)
+    partition = v.string(body, "partition", max_length=255) or None
+    if partition and partition not in partitions:
+        raise InvalidInput(f"Unknown partition {partition!r}; this tenant has: {', '.join(partitions) or 'none'}")
+    dataset_id = v.integer(body, "dataSetId", required=kind.input_layout == "dataset")
+    dataset = get_dataset(db, tenant, dataset_id) if dataset_id is not None else None
+    parents = _parents(db, tenant, kind, v.integer_list(body, "parentIds"))
+    git_id, owner, repository, branch, commit = _git_model(db, tenant, body)
+    registry_id, image, tag = _image(body)
+    options = parse_options(body.get("options"))
+    tags = v.tags(body)
+    request = JobRequest("new", tenant.id, Resources(cpu, memory, gpu), partition, 0)
+    quota = Resources(tenant.quota_cpu, tenant.quota_memory, tenant.quota_gpu)
+    reason = refusal(request, nodes, quota)
+    if reason:
+        raise InvalidInput(reason)
+    run = Run(
+        kind=kind.name, tenant_id=tenant.id, user_id=user.id, name=name,
+        display_id=(db.scalar(select(func.max(Run.display_id)).where(
+            Run.tenant_id == tenant.id, Run.kind == kind.name)) or 0) + 1,
+        memo=v.string(body, "memo", max_length=4096), dataset_id=dataset.id if dataset else None,
+        git_id=git_id, git_owner=owner, git_repository=repository, git_branch=branch, git_commit=commit,
+        registry_id=registry_id, image=image, image_tag=tag, entry_point=entry_point,
+        options_json=json.dumps(options, sort_keys=True), cpu=cpu, memory=memory, gpu=gpu, partition=partition,
+        zip_output=v.boolean(body, "zip"), local_dataset=v.boolean(body, "localDataSet"), status=PENDING,
+        created_by=user.name, modified_by=user.name,
+    )
+    run.tags = [RunTag(tag=t) for t in tags]
+    run.parents = [RunParent(parent_id=p.id, position=i) for i, p in enumerate(parents)]
+    return run

@@ -5,7 +5,8 @@ Run: ``.venv/bin/python bench/upload_bench.py [--size-mib 1024] [--files 1000] [
 In one run, on the same file and disk:
 * kqi: ``upload/parameter`` → PUT 16 MiB parts (as the upstream CLI, no token,
   form content type) → ``upload/complete`` → register, through the real
-  proxy/hub/service; peak RSS of the kqi service process (VmHWM);
+  proxy/hub/service, with the time of the PUTs and of the complete apart;
+  peak RSS of the kqi service process (VmHWM);
 * (a) jupyter-server's contents API in 1 MiB base64 chunks (what
   JupyterLab's file browser does);
 * (b) ``cp`` of the same file followed by ``sync``;
@@ -46,19 +47,25 @@ def make_file(path: str, size: int) -> None:
             written += n
 
 
-def kqi_upload(api, path: str, session: requests.Session) -> dict:
+def kqi_upload(api, path: str, session: requests.Session, phases: dict | None = None) -> dict:
+    """The v2 protocol as the upstream CLI runs it; ``phases`` gets the seconds of each step."""
     size = os.path.getsize(path)
     parts = (size - 1) // PART + 1 if size else 0
+    start = time.perf_counter()
     ticket = api.get("/upload/parameter", params={"fileName": os.path.basename(path), "partSum": parts,
                                                   "type": "Data"}).json()
+    issued = time.perf_counter()
     etags = []
     with open(path, "rb") as f:
         for i, uri in enumerate(ticket["uris"], start=1):
             r = session.put(uri, data=f.read(PART), headers=FORM, timeout=300)
             r.raise_for_status()
             etags.append(f"{i}+{r.headers['ETag']}")
+    sent = time.perf_counter()
     r = api.post("/upload/complete", {"key": ticket["key"], "uploadId": ticket["uploadId"], "partETags": etags})
     r.raise_for_status()
+    if phases is not None:
+        phases.update(parameter=issued - start, puts=sent - issued, complete=time.perf_counter() - sent)
     return ticket
 
 
@@ -145,7 +152,8 @@ def main() -> None:
 
         session = requests.Session()
         start = time.perf_counter()
-        ticket = kqi_upload(admin, big, session)
+        phases = {}
+        ticket = kqi_upload(admin, big, session, phases)
         kqi_s = time.perf_counter() - start
         data = admin.post("/data", {"name": "bench"}).json()
         admin.post(f"/data/{data['id']}/files", {"files": [{"fileName": "big.bin", "storedPath": ticket["storedPath"]}]})
@@ -156,6 +164,8 @@ def main() -> None:
         mb = size / 1e6
         print(f"1 file of {args.size_mib} MiB")
         print(f"  kqi v2 multipart        {kqi_s:7.2f} s  {mb / kqi_s:8.1f} MB/s")
+        print(f"    parameter {phases['parameter'] * 1000:.0f} ms, {len(ticket['uris'])} PUTs "
+              f"{phases['puts']:.2f} s, complete {phases['complete']:.2f} s")
         print(f"  (a) jupyter contents    {jup_s:7.2f} s  {mb / jup_s:8.1f} MB/s   kqi is {jup_s / kqi_s:5.2f}x (goal >= 5x)")
         print(f"  (b) cp + sync           {cp_s:7.2f} s  {mb / cp_s:8.1f} MB/s   kqi is {cp_s / kqi_s:5.2f}x (goal >= 0.5x)")
         print(f"  kqi service peak RSS    {rss:7.1f} MiB (goal < 200)")

@@ -129,10 +129,13 @@ class APIHandler(web.RequestHandler):
     async def provision(self, name: str) -> User:
         """First request of a user the hub authenticated elsewhere (LDAP, OAuth)."""
         user = provision_external_user(self.db, name, self.kqi.new_user_tenant)
-        for m in user.memberships:
-            self.db.refresh(m)
-            await hubmirror.push_tenant(self.hub_api, m.tenant)
-        self.db.commit()
+        tenants = [self.db.get(Tenant, m.tenant_id) for m in user.memberships]
+
+        async def push():
+            for tenant in tenants:
+                await hubmirror.push_tenant(self.hub_api, tenant)
+
+        await self.commit_then_mirror(push)
         self.log.info("Provisioned kqi user %s", name)
         return user
 
@@ -148,6 +151,21 @@ class APIHandler(web.RequestHandler):
             return self.db.get(Tenant, row.tenant_id)
         default = user.default_membership
         return default.tenant if default else None
+
+    async def commit_then_mirror(self, push) -> None:
+        """Commit, then push the change to the hub with ``await push()``.
+
+        The commit comes first because no write transaction may stay open
+        across an await (SQLite would block the event loop behind it). The
+        kqi database is the source of truth: if the hub refuses, the change
+        stands and a full reconcile is scheduled to repair the hub's side.
+        """
+        self.db.commit()
+        try:
+            await push()
+        except HubAPIError as e:
+            self.log.error("Mirroring to the hub failed (%s); a reconcile is scheduled", e)
+            self.kqi.schedule_reconcile()
 
     def store_for(self, tenant: Tenant):
         """The object store of a tenant's storage endpoint."""

@@ -45,10 +45,11 @@ class QuotaListHandler(APIHandler):
                 raise InvalidInput(f"Tenant {item['tenantId']} does not exist")
             accounts.set_quota(tenant, item, self.actor)
             changed.append(tenant)
-        self.db.flush()
-        for tenant in changed:
-            await hubmirror.push_tenant(self.hub_api, tenant)
-        self.db.commit()
+        async def push():
+            for tenant in changed:
+                await hubmirror.push_tenant(self.hub_api, tenant)
+
+        await self.commit_then_mirror(push)
         tenants = self.db.scalars(select(Tenant).order_by(Tenant.id)).all()
         self.write_json([apimodels.quota_model(t) for t in tenants])
 

@@ -21,8 +21,7 @@ class TenantListHandler(APIHandler):
     async def post(self):
         self.require_admin()
         tenant = accounts.create_tenant(self.db, self.get_json_body(), self.actor)
-        await hubmirror.push_tenant(self.hub_api, tenant)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: hubmirror.push_tenant(self.hub_api, tenant))
         self.write_json(apimodels.tenant_model(tenant), 201)
 
 
@@ -36,8 +35,7 @@ class TenantHandler(APIHandler):
         self.require_admin()
         tenant = accounts.get_tenant(self.db, v.path_id(tenant_id))
         accounts.update_tenant(self.db, tenant, self.get_json_body(), self.actor)
-        await hubmirror.push_tenant(self.hub_api, tenant)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: hubmirror.push_tenant(self.hub_api, tenant))
         self.write_json(apimodels.tenant_model(tenant))
 
     async def delete(self, tenant_id):
@@ -45,8 +43,7 @@ class TenantHandler(APIHandler):
         tenant = accounts.get_tenant(self.db, v.path_id(tenant_id))
         name = hubmirror.group_name(tenant)
         accounts.delete_tenant(self.db, tenant)
-        await self.hub_api.delete_group(name)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: self.hub_api.delete_group(name))
         # no containers run in a tenant yet that deleting it would orphan
         self.write_json({"containerWarnMsg": None})
 
@@ -63,8 +60,7 @@ class CurrentTenantHandler(APIHandler):
         if not self.principal.user.is_admin and accounts.MANAGER_ROLE_ID not in membership.roles:
             raise Forbidden("Tenant manager role required")
         accounts.update_tenant(self.db, tenant, self.get_json_body(), self.actor)
-        await hubmirror.push_tenant(self.hub_api, tenant)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: hubmirror.push_tenant(self.hub_api, tenant))
         self.write_json(apimodels.tenant_model(tenant))
 
 

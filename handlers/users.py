@@ -23,8 +23,7 @@ class UserListHandler(APIHandler):
     async def post(self):
         self.require_admin()
         user = accounts.create_user(self.db, self.get_json_body(), self.actor)
-        await hubmirror.push_user(self.hub_api, user)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: hubmirror.push_user(self.hub_api, user))
         self.write_json(apimodels.user_admin_model(user, accounts.roles_by_id(self.db)), 201)
 
 
@@ -41,8 +40,7 @@ class UserHandler(APIHandler):
         accounts.update_user(self.db, user, self.get_json_body(), self.actor)
         if user.id == self.principal.user.id and not user.is_admin:
             raise InvalidInput("You cannot remove your own system admin role")
-        await hubmirror.push_user(self.hub_api, user, previous)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: hubmirror.push_user(self.hub_api, user, previous))
         self.write_json(apimodels.user_admin_model(user, accounts.roles_by_id(self.db)))
 
     async def delete(self, user_id):
@@ -51,10 +49,8 @@ class UserHandler(APIHandler):
         if user.id == self.principal.user.id:
             raise InvalidInput("You cannot delete your own account")
         self.db.delete(user)
-        self.db.flush()
         # deleting the hub user also removes its tokens and its group memberships
-        await self.hub_api.delete_user(user.name)
-        self.db.commit()
+        await self.commit_then_mirror(lambda: self.hub_api.delete_user(user.name))
         forget_cached_identities(self.hub_auth)
         self.set_status(204)
         self.finish()
@@ -114,10 +110,12 @@ class TenantUserHandler(TenantUserBase):
         user.memberships.remove(membership)
         if membership.is_default:
             user.memberships[0].is_default = True
-        self.db.flush()
-        self.db.refresh(tenant)
-        await hubmirror.push_tenant(self.hub_api, tenant)
-        self.db.commit()
+
+        async def push():
+            self.db.refresh(tenant)  # its members as committed
+            await hubmirror.push_tenant(self.hub_api, tenant)
+
+        await self.commit_then_mirror(push)
         self.set_status(204)
         self.finish()
 

@@ -26,6 +26,8 @@ from .hubapi import HubAPI
 from .hubmirror import reconcile
 from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
+from .executor.local import LocalExecutor
+from .jobs.engine import JobEngine
 from .storage import StoreRegistry, local_store_for
 
 log = logging.getLogger("kqi")
@@ -109,6 +111,10 @@ class KqiService(Application):
         self.hub_api = HubAPI(self.hub_api_url, self.api_token)
         self.local_store = local_store_for(self.platform)
         self.stores = StoreRegistry(self.local_store, self.secret_box)
+        self.runs_dir = os.path.join(self.platform.state_dir, "runs")
+        self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"))
+        self.engine = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
+                                self.runs_dir, self.run_server_url())
         # instance(): the OAuth callback and landing handlers share this one
         self.hub_auth = HubOAuth.instance(
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
@@ -133,11 +139,23 @@ class KqiService(Application):
             secret_box=self.secret_box,
             local_store=self.local_store,
             stores=self.stores,
+            engine=self.engine,
+            executor=self.executor,
+            runs_dir=self.runs_dir,
             kqi=self,
             platform=self.platform,
             default_handler_class=JSONNotFoundHandler,
             log_function=log_request,
         )
+
+    def schedule_reconcile(self) -> None:
+        """Repair the hub's users and groups from the database, soon, with retries."""
+        ioloop.IOLoop.current().add_callback(self.mirror_to_hub)
+
+    def run_server_url(self) -> str:
+        """KQI_SERVER of runs: the service as a run reaches it (runs share the host network)."""
+        base = self.public_url or self.platform.public_url
+        return base.rstrip("/") + self.service_prefix.rstrip("/")
 
     async def mirror_to_hub(self, attempts: int = 30) -> None:
         """Push the kqi accounts to the hub; retried while the hub is still starting."""
@@ -165,11 +183,12 @@ class KqiService(Application):
         from urllib.parse import urlparse
 
         url = urlparse(self.service_url)
-        server = HTTPServer(self.web_app, xheaders=True, max_buffer_size=64 * 1024 * 1024)
+        server = HTTPServer(self.web_app, xheaders=True, max_buffer_size=64 * 1024 * 1024, chunk_size=512 * 1024)
         server.listen(url.port, url.hostname)
         log.info("kqi service listening on %s (prefix %s)", self.service_url, self.service_prefix)
         loop = ioloop.IOLoop.current()
         loop.add_callback(self.mirror_to_hub)
+        loop.add_callback(self.engine.start)
         ioloop.PeriodicCallback(self.purge_abandoned_uploads, 3600 * 1000).start()
         loop.add_callback(self.purge_abandoned_uploads)
         try:

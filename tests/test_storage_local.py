@@ -23,9 +23,10 @@ from tornado import httpserver, netutil, web
 from tornado.httputil import url_concat
 
 from handlers.storage import default_handlers, requested_range
+from kqi_services.storage import local as local_module
 from kqi_services.storage import signing
 from kqi_services.storage.base import ObjectNotFound, SignatureError, UploadError
-from kqi_services.storage.local import LocalStore
+from kqi_services.storage.local import AppendWriter, LocalStore, PartWriter
 
 PREFIX = "/services/kqi/"
 CLI_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -152,7 +153,10 @@ def test_multipart_upload_is_assembled_hashed_and_read_only(store):
         chunk = data[(part - 1) * MiB:part * MiB]
         source = [chunk[:1000], chunk[1000:]] if part % 2 else chunk
         etags[part] = store.write_part(ticket.upload_id, part, source)
-        assert etags[part] == f'"{hashlib.sha256(chunk).hexdigest()}"'
+        # parts 1 then 2 come in order: appended, their ETag the SHA-256 of the bytes so far;
+        # 3 and 4 came early: files of their own, their ETag their SHA-256
+        expected = data[:part * MiB] if part in (1, 2) else chunk
+        assert etags[part] == f'"{hashlib.sha256(expected).hexdigest()}"'
     stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
     assert (stored.stored_path, stored.size, stored.sha256) == (ticket.stored_path, len(data),
                                                                hashlib.sha256(data).hexdigest())
@@ -434,3 +438,226 @@ def test_http_part_larger_than_tornados_default_body_limit(server):
     for _ in range(count):
         digest.update(chunk)
     assert r.headers["ETag"] == f'"{digest.hexdigest()}"' and r.json()["size"] == count * MiB
+
+
+# the sequential fast path ---------------------------------------------------------------------
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def no_rehash(monkeypatch):
+    """Fail the test if complete reads the parts back (assembly or hashing again)."""
+    def refuse(*args):
+        raise AssertionError("complete read the parts back")
+
+    monkeypatch.setattr(local_module, "_hash_sources", refuse)
+
+
+def begin(store, data: bytes, part_size: int, name="data.bin"):
+    ticket = store.begin_upload("t1/data", name, -(-len(data) // part_size), "http://h")
+    return ticket, [data[i:i + part_size] for i in range(0, len(data), part_size)]
+
+
+def test_parts_in_order_are_appended_hashed_once_and_become_the_object(store, monkeypatch):
+    data = os.urandom(3 * MiB + 4321)
+    ticket, parts = begin(store, data, MiB)
+    etags = {}
+    for number, chunk in enumerate(parts, 1):
+        with store.open_part(ticket.upload_id, number) as writer:
+            assert isinstance(writer, AppendWriter)
+            writer.write(chunk[:100])
+            writer.write(chunk[100:])
+            etags[number] = writer.commit()
+        assert etags[number] == f'"{sha(data[:sum(map(len, parts[:number]))])}"'  # the SHA-256 so far
+    upload_dir = os.path.join(store.root, "uploads", ticket.upload_id)
+    inode = os.stat(os.path.join(upload_dir, "data")).st_ino
+    assert [n for n in os.listdir(upload_dir) if n.startswith(("part-", ".part-"))] == []
+    no_rehash(monkeypatch)
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert (stored.size, stored.sha256) == (len(data), sha(data)) and etags[4] == f'"{stored.sha256}"'
+    path = store.local_path(stored.stored_path)
+    assert Path(path).read_bytes() == data
+    assert os.stat(path).st_ino == inode and os.stat(path).st_mode & 0o777 == 0o444  # no copy was made
+    assert sorted(os.listdir(upload_dir)) == ["completing", "manifest.json"]
+    assert store._sequences == {}
+    with pytest.raises(UploadError, match="already completed"):
+        store.complete_upload(ticket.key, ticket.upload_id, etags)
+    # the same bytes again, in order: one object
+    again = upload(store, data, "again.bin")
+    assert os.stat(store.local_path(again.stored_path)).st_ino == inode
+
+
+def test_out_of_order_parts_get_files_and_complete_assembles(store):
+    data = os.urandom(5 * MiB + 17)
+    ticket, parts = begin(store, data, MiB)
+    etags = {}
+    for number in (2, 1, 4, 3, 6, 5):  # 1 is appended, then 2 is already a file: the rest are files
+        writer = store.open_part(ticket.upload_id, number)
+        assert isinstance(writer, AppendWriter) == (number == 1)
+        with writer:
+            writer.write(parts[number - 1])
+            etags[number] = writer.commit()
+        assert etags[number] == f'"{sha(parts[number - 1])}"'
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert (stored.size, stored.sha256) == (len(data), sha(data))
+    assert Path(store.local_path(stored.stored_path)).read_bytes() == data
+    assert os.listdir(os.path.join(store.root, "tmp")) == []
+
+
+def test_a_part_while_another_is_appended_gets_a_file(store):
+    data = os.urandom(2 * MiB)
+    ticket, parts = begin(store, data, MiB)
+    first = store.open_part(ticket.upload_id, 1)
+    retry = store.open_part(ticket.upload_id, 1)  # the same part again, at the same time (a client retry)
+    second = store.open_part(ticket.upload_id, 2)
+    assert isinstance(first, AppendWriter) and type(retry) is PartWriter and type(second) is PartWriter
+    for writer, chunk in ((first, parts[0]), (retry, parts[0]), (second, parts[1])):
+        with writer:
+            writer.write(chunk)
+            etag = writer.commit()
+    stored = store.complete_upload(ticket.key, ticket.upload_id, {1: f'"{sha(parts[0])}"', 2: etag})
+    assert (stored.sha256, Path(store.local_path(stored.stored_path)).read_bytes()) == (sha(data), data)
+
+
+def test_a_part_sent_again_the_etag_chooses_the_bytes(store):
+    data = os.urandom(3 * MiB)
+    ticket, parts = begin(store, data, MiB)
+    etags = {n: store.write_part(ticket.upload_id, n, chunk) for n, chunk in enumerate(parts, 1)}
+    other = os.urandom(MiB // 2)
+    replaced = store.write_part(ticket.upload_id, 2, other)  # already appended: a file of its own
+    assert replaced == f'"{sha(other)}"'
+    stored = store.complete_upload(ticket.key, ticket.upload_id, {**etags, 2: replaced})
+    expected = parts[0] + other + parts[2]  # parts 1 and 3 from ``data``, 2 from its file
+    assert (stored.size, stored.sha256) == (len(expected), sha(expected))
+    assert Path(store.local_path(stored.stored_path)).read_bytes() == expected
+
+
+def test_an_aborted_append_is_cut_and_the_part_sent_again(store, monkeypatch):
+    data = os.urandom(2 * MiB + 3)
+    ticket, parts = begin(store, data, MiB)
+    first = store.write_part(ticket.upload_id, 1, parts[0])
+    with store.open_part(ticket.upload_id, 2) as writer:  # the connection drops mid-part
+        writer.write(b"garbage" * 1000)
+    with store.open_part(ticket.upload_id, 2) as writer:
+        assert isinstance(writer, AppendWriter)  # the next writer appends again, over the garbage
+        writer.write(os.urandom(100))
+    etags = {1: first, 2: store.write_part(ticket.upload_id, 2, parts[1]),
+             3: store.write_part(ticket.upload_id, 3, parts[2])}
+    no_rehash(monkeypatch)
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert (stored.sha256, Path(store.local_path(stored.stored_path)).read_bytes()) == (sha(data), data)
+
+
+def test_a_refused_complete_keeps_the_fast_path(store, monkeypatch):
+    data = os.urandom(2 * MiB)
+    ticket, parts = begin(store, data, MiB)
+    first = store.write_part(ticket.upload_id, 1, parts[0])
+    with pytest.raises(UploadError, match="Part 2 was not uploaded"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: first})
+    with pytest.raises(UploadError, match="ETag of part 1 does not match"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: '"' + "0" * 64 + '"', 2: first})
+    second = store.write_part(ticket.upload_id, 2, parts[1])
+    with pytest.raises(UploadError, match="ETag of part 2 does not match"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: f'"{sha(parts[1])}"'})
+    no_rehash(monkeypatch)
+    stored = store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: second})
+    assert stored.sha256 == sha(data)
+
+
+@pytest.mark.parametrize("later_parts_after_restart", [False, True])
+def test_a_restart_loses_the_running_hash_and_complete_hashes_again(store, later_parts_after_restart):
+    data = os.urandom(4 * MiB + 99)
+    ticket, parts = begin(store, data, MiB)
+    before = 2 if later_parts_after_restart else len(parts)
+    etags = {n: store.write_part(ticket.upload_id, n, parts[n - 1]) for n in range(1, before + 1)}
+    restarted = LocalStore(store.root, "test-secret")  # what the service knows of the upload is gone
+    for n in range(before + 1, len(parts) + 1):
+        with restarted.open_part(ticket.upload_id, n) as writer:
+            assert type(writer) is PartWriter
+            writer.write(parts[n - 1])
+            etags[n] = writer.commit()
+    stored = restarted.complete_upload(ticket.key, ticket.upload_id, etags, part_count=len(parts))
+    assert (stored.size, stored.sha256) == (len(data), sha(data))
+    assert Path(restarted.local_path(stored.stored_path)).read_bytes() == data
+    assert os.listdir(os.path.join(store.root, "tmp")) == []
+
+
+def test_after_a_restart_bytes_that_do_not_match_their_records_are_refused(store):
+    data = os.urandom(2 * MiB)
+    ticket, parts = begin(store, data, MiB)
+    etags = {n: store.write_part(ticket.upload_id, n, chunk) for n, chunk in enumerate(parts, 1)}
+    upload_dir = os.path.join(store.root, "uploads", ticket.upload_id)
+    with open(os.path.join(upload_dir, "data"), "r+b") as f:  # the disk lost or changed bytes
+        f.seek(MiB + 10)
+        f.write(b"X")
+    with open(os.path.join(upload_dir, "manifest.json"), "a") as f:
+        f.write("part 3 " + "a" * 64)  # a record cut short by a crash: ignored
+    restarted = LocalStore(store.root, "test-secret")
+    with pytest.raises(UploadError, match="part 2 do not match its ETag"):
+        restarted.complete_upload(ticket.key, ticket.upload_id, etags)
+    with pytest.raises(ObjectNotFound):
+        restarted.stat(ticket.stored_path)
+    # part 2 sent again: a file of its own, and part 1 still from ``data``
+    etags[2] = restarted.write_part(ticket.upload_id, 2, parts[1])
+    stored = restarted.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert (stored.sha256, Path(restarted.local_path(stored.stored_path)).read_bytes()) == (sha(data), data)
+
+
+def test_a_part_committed_after_complete_or_purge_is_refused(store):
+    data = os.urandom(2 * MiB)
+    ticket, parts = begin(store, data, MiB)
+    first = store.write_part(ticket.upload_id, 1, parts[0])
+    late = store.open_part(ticket.upload_id, 2)
+    late.write(parts[1])
+    with pytest.raises(UploadError, match="Part 2 was not uploaded"):
+        store.complete_upload(ticket.key, ticket.upload_id, {1: first, 2: first})
+    os.link(os.path.join(store.root, "uploads", ticket.upload_id, "manifest.json"),
+            os.path.join(store.root, "uploads", ticket.upload_id, "completing"))  # a complete under way
+    with pytest.raises(UploadError, match="already completed"):
+        late.commit()
+    late.abort()
+
+    other, other_parts = begin(store, data, MiB, "other.bin")
+    writer = store.open_part(other.upload_id, 1)
+    writer.write(other_parts[0])
+    time.sleep(0.01)
+    assert store.purge_abandoned(0) == 2
+    assert store._sequences == {}
+    with pytest.raises(UploadError, match="removed"):
+        writer.commit()
+    writer.abort()
+
+
+def test_writeback_is_started_as_parts_are_written(store, monkeypatch):
+    started = []
+    real = local_module.start_writeback
+    monkeypatch.setattr(local_module, "start_writeback",
+                        lambda fd, offset, length: (started.append((offset, length)), real(fd, offset, length)))
+    step = local_module.WRITEBACK_STEP
+    data = os.urandom(step + MiB)
+    ticket, parts = begin(store, data, step // 2 + 5)
+    etags = {n: store.write_part(ticket.upload_id, n, [chunk[i:i + MiB] for i in range(0, len(chunk), MiB)])
+             for n, chunk in enumerate(parts, 1)}
+    ranges = sorted(r for r in started if r[1])
+    assert ranges[0][0] == 0 and sum(length for _, length in ranges) == len(data)
+    assert all(a + n == b for (a, n), (b, _) in zip(ranges, ranges[1:]))  # contiguous, each byte once
+    assert store.complete_upload(ticket.key, ticket.upload_id, etags).sha256 == sha(data)
+
+
+def test_http_parts_in_and_out_of_order(server):
+    store = server.store
+    data = os.urandom(4 * MiB + 1)
+    ticket = store.begin_upload("t1/data", "mixed.bin", 3, server.url_base)
+    etags = {}
+    for number in (1, 3, 2):  # 1 appended, 3 early (a file), 2 appended after 1
+        body = data[(number - 1) * 2 * MiB:number * 2 * MiB]
+        r = requests.put(ticket.part_urls[number - 1], data=body, headers=CLI_HEADERS, timeout=30)
+        assert r.status_code == 200 and r.json()["size"] == len(body), r.text
+        etags[number] = r.headers["ETag"]
+    assert etags[2] == f'"{sha(data[:4 * MiB])}"' and etags[3] == f'"{sha(data[4 * MiB:])}"'
+    stored = store.complete_upload(ticket.key, ticket.upload_id, etags)
+    assert stored.sha256 == sha(data)
+    r = requests.get(store.download_url(stored.stored_path, "mixed.bin", server.url_base), timeout=30)
+    assert r.content == data

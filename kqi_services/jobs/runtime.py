@@ -45,10 +45,6 @@ class RunPaths:
     def attach(self) -> str:
         return os.path.join(self.root, "attach")
 
-    @property
-    def executor(self) -> str:
-        return os.path.join(self.root, "exec")
-
 
 def run_mounts(paths: RunPaths, parent_outputs: list[tuple[int, str]]) -> list[tuple[str, str, bool]]:
     """(host path, target, read-only) of every /kqi mount."""

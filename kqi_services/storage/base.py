@@ -11,14 +11,16 @@ Life of an upload:
    have, and one absolute, self-signed PUT URL per part (1-based part numbers).
 2. The client PUTs each part to its URL and keeps the ``ETag`` answered.
 3. ``complete_upload(key, upload_id, etags)`` checks every part is there with
-   that ETag, assembles the object and binds ``stored_path`` to it; returns
-   a ``StoredObject``. A second complete, a missing part or a wrong ETag
-   raises ``UploadError``; nothing is bound then.
+   that ETag, assembles the object (the local store: flushed to the disk) and
+   binds ``stored_path`` to it; returns a ``StoredObject``. A second complete,
+   a missing part or a wrong ETag raises ``UploadError``; nothing is bound then.
 4. ``stat(stored_path)`` / ``download_url(...)`` / ``local_path(...)``
    serve registered files; ``delete(stored_path)`` drops one binding.
 
-An ETag is whatever the store answered for a part (the local store: the
-part's SHA-256; S3: its MD5), echoed back with or without quotes.
+An ETag is whatever the store answered for a part, echoed back with or
+without quotes: S3 answers the part's MD5; the local store the SHA-256 of the
+upload's bytes up to the end of the part when the part came next in order
+(so the last one's is the object's), else the part's own SHA-256.
 
 Parts of uploads never completed are removed by ``purge_abandoned(older_than)``.
 """
@@ -105,6 +107,10 @@ class ObjectStore(ABC):
         the ``part_count`` given to ``begin_upload`` where known: S3 cannot
         tell a forgotten last part from a shorter file (the local store knows).
         """
+
+    @abstractmethod
+    def put_file(self, prefix: str, file_name: str, path: str) -> StoredObject:
+        """Store a file of this machine that the service produced; its ``stored_path`` is new."""
 
     @abstractmethod
     def stat(self, stored_path: str) -> StoredObject:

@@ -20,6 +20,7 @@ S3 servers differ from the local store in ways this module evens out:
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -170,6 +171,12 @@ class S3Store(ObjectStore):
         self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentType=CONTENT_TYPE)
 
     # bound objects -------------------------------------------------------------------------
+    def put_file(self, prefix: str, file_name: str, path: str) -> StoredObject:
+        key = new_stored_path(prefix, file_name, uuid.uuid4().hex)
+        self.ensure_bucket()
+        self.client.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": CONTENT_TYPE})
+        return StoredObject(key, os.path.getsize(path))
+
     def stat(self, stored_path: str) -> StoredObject:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=check_stored_path(stored_path))

@@ -1,0 +1,513 @@
+"""Run API of every job kind (v2 Training group; preprocessing and inference reuse it).
+
+Each handler class is bound to a JobKind at the bottom of the module, so the
+training routes and, later, the inference and preprocessing routes are the
+same code over other data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from urllib.parse import quote
+
+from sqlalchemy import exists, select
+
+from kqi_services import validation as v
+from kqi_services.apimodels import audit_model, timestamp
+from kqi_services.errors import Conflict, InvalidInput, NotFound
+from kqi_services.executor.base import RunNotFound
+from kqi_services.jobs import status as st
+from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
+from kqi_services.jobs.runtime import RunPaths
+from kqi_services.jobs.submission import build_run
+from kqi_services.listing import Page, apply_standard_filters, count, text_filter
+from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, Upload, utcnow
+from kqi_services.scheduler import queue_positions
+from kqi_services.storage import signing
+
+from .base import APIHandler
+from .files import FileSender
+from .cluster import partitions_of, visible_nodes
+
+MAX_LISTED_ENTRIES = 10_000
+LOG_CHUNK = 1024 * 1024
+
+
+def full_name(run: Run) -> str:
+    return f"{run.id}:{run.name}"
+
+
+class RunBase(APIHandler):
+    kind: JobKind = TRAINING
+
+    @property
+    def engine(self):
+        return self.settings["engine"]
+
+    def find(self, run_id) -> Run:
+        tenant = self.require_tenant()
+        run = self.db.get(Run, v.path_id(run_id))
+        if run is None or run.tenant_id != tenant.id or run.kind != self.kind.name:
+            raise NotFound(f"{self.kind.name.capitalize()} {run_id} not found")
+        return run
+
+    def paths(self, run: Run) -> RunPaths:
+        return RunPaths.of(self.settings["runs_dir"], self.kind, run.id)
+
+    def index_model(self, run: Run) -> dict:
+        dataset = self.db.get(DataSet, run.dataset_id) if run.dataset_id else None
+        parents = [self.db.get(Run, p.parent_id) for p in run.parents]
+        return {
+            **audit_model(run),
+            "id": run.id,
+            "displayId": run.display_id,
+            "name": run.name,
+            "memo": run.memo,
+            "status": run.status,
+            "favorite": run.favorite,
+            "fullName": full_name(run),
+            "dataSet": {"id": dataset.id, "displayId": dataset.display_id, "name": dataset.name,
+                        "memo": dataset.memo, "isFlat": dataset.is_flat} if dataset else None,
+            "entryPoint": run.entry_point,
+            "parentFullNameList": [full_name(p) for p in parents if p],
+            "tags": [t.tag for t in run.tags],
+        }
+
+    def details_model(self, run: Run) -> dict:
+        git = self.db.get(GitEndpoint, run.git_id) if run.git_id else None
+        registry = self.db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
+        options = json.loads(run.options_json or "{}")
+        started, completed = run.started_at, run.completed_at
+        model = {
+            **self.index_model(run),
+            "key": self.kind.run_key(run.id),
+            "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
+                         "branch": run.git_branch, "commitId": run.git_commit,
+                         "url": f"{git.repository_url}/{run.git_owner}/{run.git_repository}" if git else None},
+            "options": [{"key": k, "value": val} for k, val in sorted(options.items())],
+            "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag,
+                               "registryName": registry.name if registry else None, "url": None}
+            if run.image else None,
+            "parents": [self.index_model(p) for p in (self.db.get(Run, x.parent_id) for x in run.parents) if p],
+            "startedAt": timestamp(started),
+            "completedAt": timestamp(completed),
+            "node": run.node,
+            "logSummary": None,
+            "cpu": run.cpu,
+            "memory": run.memory,
+            "gpu": run.gpu,
+            "partition": run.partition,
+            "ports": [],
+            "nodePorts": [],
+            "statusType": st.status_type(run.status),
+            "conditionNote": run.condition_note,
+            "waitingTime": _duration(run.created_at, started or (None if run.status == st.PENDING else completed)),
+            "executionTime": _duration(started, completed) if started else None,
+            "zip": run.zip_output,
+            "localDataSet": run.local_dataset,
+            # added
+            "gpuIds": [int(g) for g in run.gpu_ids.split(",") if g],
+            "queuePosition": self.queue_position(run),
+        }
+        return model
+
+    def queue_position(self, run: Run) -> int | None:
+        if run.status != st.PENDING:
+            return None
+        from kqi_services.jobs.engine import run_request
+
+        pending = self.db.scalars(select(Run).where(Run.status == st.PENDING)).all()
+        return queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
+
+
+def _duration(start, end) -> str | None:
+    if start is None:
+        return None
+    seconds = int(((end or utcnow()) - start).total_seconds())
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+
+
+class RunSubmitHandler(RunBase):
+    """POST /api/v2/{kind}/run: check, queue (201), and wake the engine."""
+
+    def post(self):
+        self.submit(self.get_json_body())
+
+    def submit(self, body) -> None:
+        from kqi_services.datasets import mark_used
+        from kqi_services.jobs.engine import node_views
+
+        tenant = self.require_tenant()
+        run = build_run(self.db, self.kind, tenant, self.principal.user, body, node_views(self.db, []),
+                        partitions_of(visible_nodes(self.db, tenant)))
+        self.db.add(run)
+        self.db.flush()
+        run.queued_order = run.id
+        if run.dataset_id is not None:
+            mark_used(self.db.get(DataSet, run.dataset_id))
+        self.db.commit()
+        self.engine.kick()
+        model = self.index_model(run)
+        model["queuePosition"] = self.queue_position(run)
+        self.write_json(model, 201)
+
+
+def submission_of(run: Run) -> dict:
+    """The CreateInputModel that would submit ``run`` again."""
+    return {
+        "name": run.name,
+        "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag}
+        if run.image else None,
+        "dataSetId": run.dataset_id,
+        "parentIds": [p.parent_id for p in run.parents],
+        "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
+                     "branch": run.git_branch, "commitId": run.git_commit},
+        "entryPoint": run.entry_point,
+        "options": json.loads(run.options_json or "{}"),
+        "cpu": run.cpu, "memory": run.memory, "gpu": run.gpu, "partition": run.partition,
+        "memo": run.memo, "tags": [t.tag for t in run.tags], "zip": run.zip_output,
+        "localDataSet": run.local_dataset,
+    }
+
+
+class RunCopyHandler(RunSubmitHandler):
+    """POST /api/v2/{kind}/{id}/copy-run: a new run with an existing one's settings, the body's fields winning.
+
+    Added to the contract: the original's "copy and run" form, as one call.
+    The copy resolves the model again unless the body names a commit.
+    """
+
+    def post(self, run_id):
+        source = self.find(run_id)
+        overrides = v.require_object(self.get_json_body() or {})
+        body = submission_of(source)
+        body["gitModel"]["commitId"] = None
+        self.submit({**body, **overrides})
+
+
+class RunListHandler(RunBase):
+    def get(self):
+        tenant = self.require_tenant()
+        query = select(Run).where(Run.tenant_id == tenant.id, Run.kind == self.kind.name)
+        args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt")}
+        args["CreatedAt"] = self.get_query_argument("StartedAt", None)
+        args["CreatedBy"] = self.get_query_argument("StartedBy", None)
+        query = apply_standard_filters(query, Run, args)
+        if self.get_query_argument("Status", None):
+            query = query.where(text_filter(Run.status, self.get_query_argument("Status")))
+        if self.get_query_argument("EntryPoint", None):
+            query = query.where(text_filter(Run.entry_point, self.get_query_argument("EntryPoint")))
+        if self.get_query_argument("DataSet", None):
+            query = query.where(Run.dataset_id.in_(
+                select(DataSet.id).where(text_filter(DataSet.name, self.get_query_argument("DataSet")))))
+        for tag in [t for t in self.get_query_arguments("tag") if t]:
+            query = query.where(exists().where(RunTag.run_id == Run.id, RunTag.tag == tag))
+        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
+        query = query.order_by(Run.id.desc())
+        self.set_header("X-Total-Count", str(count(self.db, query)))
+        self.write_json([self.index_model(r) for r in self.db.scalars(page.apply(query))])
+
+
+class RunHandler(RunBase):
+    def get(self, run_id):
+        self.write_json(self.details_model(self.find(run_id)))
+
+    def put(self, run_id):
+        """EditInputModel: name, memo, favorite, tags."""
+        run = self.find(run_id)
+        body = v.require_object(self.get_json_body())
+        if body.get("name") is not None:
+            name = v.string(body, "name", required=True, max_length=30)
+            from kqi_services.jobs.submission import RUN_NAME
+
+            if not RUN_NAME.match(name):
+                raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
+            run.name = name
+        if "memo" in body:
+            run.memo = v.string(body, "memo", max_length=4096)
+        if body.get("favorite") is not None:
+            run.favorite = v.boolean(body, "favorite")
+        if body.get("tags") is not None:
+            run.tags = [RunTag(tag=t) for t in v.tags(body)]
+        run.modified_by = self.actor
+        self.db.commit()
+        self.write_json(self.index_model(run))
+
+    def delete(self, run_id):
+        run = self.find(run_id)
+        if run.status in st.ACTIVE:
+            raise Conflict(f"{self.kind.name.capitalize()} {run.id} is {run.status}; halt it first")
+        if self.db.scalar(select(Run.id).where(Run.parents.any(parent_id=run.id)).limit(1)):
+            raise Conflict(f"{self.kind.name.capitalize()} {run.id} is the parent of another run")
+        paths = self.paths(run)
+        self.db.delete(run)
+        self.db.commit()
+        try:
+            self.settings["executor"].cleanup(self.kind.run_key(run.id))
+        except RunNotFound:
+            pass
+        _remove_tree(paths.root)
+        self.set_status(204)
+        self.finish()
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class RunActionHandler(RunBase):
+    """POST …/halt, …/user-cancel, …/complete."""
+
+    final = st.KILLED
+
+    async def post(self, run_id):
+        run = self.find(run_id)
+        if run.status not in st.ACTIVE:
+            raise Conflict(f"{self.kind.name.capitalize()} {run.id} is already {run.status}")
+        await self.engine.halt(self.db, run, self.final)
+        self.db.refresh(run)
+        self.write_json(self.index_model(run))
+
+
+class RunFilesHandler(RunBase):
+    """Attached files: uploaded by the user, plus the log and output.zip at the end."""
+
+    def get(self, run_id):
+        run = self.find(run_id)
+        with_url = self.get_query_argument("withUrl", "false").lower() == "true"
+        store = self.store_for(self.principal.tenant) if with_url else None
+        base = self.service_url_base()
+        self.write_json([
+            {"id": run.id, "fileId": f.id, "fileName": f.file_name, "isLocked": f.is_locked, "size": f.size,
+             "url": store.download_url(f.stored_path, f.file_name, base) if with_url else None}
+            for f in run.files
+        ])
+
+    def post(self, run_id):
+        tenant = self.require_tenant()
+        run = self.find(run_id)
+        body = v.require_object(self.get_json_body())
+        name = v.safe_file_name(v.field(body, "fileName", str, required=True))
+        stored_path = v.string(body, "storedPath", required=True, strip=False)
+        upload = self.db.scalar(select(Upload).where(Upload.stored_path == stored_path))
+        if upload is None or upload.tenant_id != tenant.id or upload.completed_at is None:
+            raise InvalidInput(f"storedPath {stored_path!r} is not a completed upload of this tenant")
+        if any(f.file_name == name for f in run.files):
+            raise Conflict(f"A file named {name!r} is already attached")
+        row = RunFile(run_id=run.id, file_name=name, stored_path=stored_path, size=upload.size or 0,
+                      created_by=self.actor, modified_by=self.actor)
+        self.db.add(row)
+        self.db.commit()
+        self.write_json({"id": run.id, "fileId": row.id, "fileName": name, "isLocked": False, "url": None}, 201)
+
+
+class RunFileHandler(RunBase):
+    def delete(self, run_id, file_id):
+        run = self.find(run_id)
+        row = self.db.get(RunFile, v.path_id(file_id, "fileId"))
+        if row is None or row.run_id != run.id:
+            raise NotFound(f"File {file_id} not found")
+        if row.is_locked:
+            raise Conflict(f"{row.file_name} is kept by the platform and cannot be deleted")
+        self.db.delete(row)
+        self.db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+class RunFileSizeHandler(RunBase):
+    def get(self, run_id, name):
+        run = self.find(run_id)
+        row = next((f for f in run.files if f.file_name == name), None)
+        if row is None:
+            raise NotFound(f"File {name!r} not found")
+        self.write_json({"id": run.id, "fileId": row.id, "key": row.stored_path, "fileName": row.file_name,
+                         "fileSize": row.size, "url": None})
+
+
+def safe_output_path(root: str, relative: str) -> str:
+    """``relative`` (as the API gets it) resolved inside ``root``; NotFound if it leaves it."""
+    relative = (relative or "/").replace("\\", "/")
+    if "\x00" in relative or any(part == ".." for part in relative.split("/")):
+        raise InvalidInput("path must not contain '..' or NUL")
+    target = os.path.realpath(os.path.join(root, relative.lstrip("/")))
+    real_root = os.path.realpath(root)
+    if target != real_root and not target.startswith(real_root + os.sep):
+        raise NotFound("No such path in the output")
+    return target
+
+
+class ContainerFilesHandler(RunBase):
+    """GET …/container-files?path=/sub&withUrl=true: /kqi/output while the run runs and after."""
+
+    def get(self, run_id):
+        run = self.find(run_id)
+        root = self.paths(run).output
+        relative = self.get_query_argument("path", "/")
+        target = safe_output_path(root, relative)
+        if not os.path.isdir(target):
+            raise NotFound(f"No directory {relative!r} in the output")
+        with_url = self.get_query_argument("withUrl", "false").lower() == "true"
+        dirs, files, exceeded = [], [], False
+        base = self.service_url_base()
+        with os.scandir(target) as entries:
+            for i, entry in enumerate(sorted(entries, key=lambda e: e.name)):
+                if i >= MAX_LISTED_ENTRIES:
+                    exceeded = True
+                    break
+                rel = os.path.relpath(entry.path, root)
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append({"dirName": entry.name, "dirPath": "/" + rel})
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    files.append({
+                        "key": "/" + rel, "fileName": entry.name, "size": stat.st_size,
+                        "lastModified": timestamp(_utc(stat.st_mtime)),
+                        "url": self.output_url(run, rel, base) if with_url else None,
+                    })
+        self.write_json({"dirs": dirs, "files": files, "exceeded": exceeded,
+                         # added: what "exceeded" means here
+                         "limit": MAX_LISTED_ENTRIES})
+
+    def output_url(self, run: Run, rel: str, base: str) -> str:
+        key = f"{self.kind.run_key(run.id)}/{rel}"
+        query = signing.sign(self.settings["local_store"].secret, "GET", key, 3600)
+        return f"{base}/storage/runs/{quote(key)}?expires={query['expires']}&signature={query['signature']}"
+
+
+def _utc(epoch: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+
+
+class RunOutputDownloadHandler(FileSender, APIHandler):
+    """GET/HEAD storage/runs/{kind}-{id}/{path}: a file of a run's /kqi/output by its signed URL."""
+
+    auth_required = False
+
+    def resolve(self, key: str) -> str:
+        signing.verify(self.settings["local_store"].secret, "GET", key, self.get_query_argument("expires", None),
+                       self.get_query_argument("signature", None))
+        run_key, _, relative = key.partition("/")
+        kind_name, _, run_id = run_key.rpartition("-")
+        if kind_name not in KINDS or not run_id.isdigit() or not relative:
+            raise NotFound("No such file")
+        path = safe_output_path(RunPaths.of(self.settings["runs_dir"], KINDS[kind_name], int(run_id)).output, relative)
+        if not os.path.isfile(path):
+            raise NotFound("No such file")
+        return path
+
+    def head(self, key):
+        path = self.resolve(key)
+        self.file_headers(path, os.path.basename(path))
+
+    async def get(self, key):
+        path = self.resolve(key)
+        span = self.file_headers(path, os.path.basename(path))
+        if span is not None:
+            await self.send_file(path, *span)
+
+
+class RunLogHandler(RunBase):
+    """GET …/log?offset=N[&follow=true]: the run's stdout+stderr from byte N.
+
+    Added to the contract (the original shows logs in its UI). Without
+    ``follow`` it answers what is there, with ``X-Log-Offset`` (where to go on
+    from) and ``X-Run-Status``; with ``follow`` it streams until the run ends.
+    """
+
+    async def get(self, run_id):
+        run = self.find(run_id)
+        try:
+            offset = int(self.get_query_argument("offset", "0"))
+        except ValueError:
+            raise InvalidInput("offset must be an integer") from None
+        follow = self.get_query_argument("follow", "false").lower() == "true"
+        key = self.kind.run_key(run.id)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        while True:
+            try:
+                path = self.settings["executor"].log_path(key)
+            except RunNotFound:
+                path = None
+            chunk = b""
+            if path and os.path.exists(path):
+                with open(path, "rb") as f:
+                    f.seek(max(offset, 0))
+                    chunk = f.read(LOG_CHUNK)
+            self.db.refresh(run)
+            if not follow:
+                self.set_header("X-Log-Offset", str(offset + len(chunk)))
+                self.set_header("X-Run-Status", run.status)
+                self.finish(chunk)
+                return
+            if chunk:
+                offset += len(chunk)
+                self.write(chunk)
+                await self.flush()
+                continue
+            if run.status not in st.ACTIVE:
+                self.finish()
+                return
+            await asyncio.sleep(0.3)
+
+
+class RunTagsHandler(RunBase):
+    def get(self):
+        tenant = self.require_tenant()
+        tags = self.db.scalars(select(RunTag.tag).join(Run, Run.id == RunTag.run_id).where(
+            Run.tenant_id == tenant.id, Run.kind == self.kind.name).distinct().order_by(RunTag.tag)).all()
+        self.write_json(list(tags))
+
+
+class RunSimpleListHandler(RunBase):
+    def get(self):
+        tenant = self.require_tenant()
+        runs = self.db.scalars(select(Run).where(Run.tenant_id == tenant.id, Run.kind == self.kind.name)
+                               .order_by(Run.id.desc())).all()
+        self.write_json([{**audit_model(r), "id": r.id, "displayId": r.display_id, "name": r.name, "memo": r.memo,
+                          "status": r.status, "favorite": r.favorite, "fullName": full_name(r)} for r in runs])
+
+
+class RunEventsHandler(RunBase):
+    def get(self, run_id):
+        run = self.find(run_id)
+        events = []
+        if run.condition_note:
+            events.append({"tenantId": run.tenant_id, "containerName": self.kind.run_key(run.id),
+                           "message": run.condition_note, "details": None, "isError": run.status == st.ERROR,
+                           "firstTimestamp": timestamp(run.started_at), "lastTimestamp": timestamp(run.completed_at)})
+        self.write_json(events)
+
+
+def bind(cls, kind: JobKind, **attrs):
+    return type(f"{kind.name.capitalize()}{cls.__name__}", (cls,), {"kind": kind, **attrs})
+
+
+def handlers_for(kind: JobKind) -> list:
+    base = f"api/v2/{kind.name}"
+    return [
+        (f"{base}", bind(RunListHandler, kind)),
+        (f"{base}/run", bind(RunSubmitHandler, kind)),
+        (f"{base}/simple", bind(RunSimpleListHandler, kind)),
+        (f"{base}/tags", bind(RunTagsHandler, kind)),
+        (rf"{base}/([0-9]+)", bind(RunHandler, kind)),
+        (rf"{base}/([0-9]+)/copy-run", bind(RunCopyHandler, kind)),
+        (rf"{base}/([0-9]+)/halt", bind(RunActionHandler, kind, final=st.KILLED)),
+        (rf"{base}/([0-9]+)/user-cancel", bind(RunActionHandler, kind, final=st.USER_CANCELED)),
+        (rf"{base}/([0-9]+)/complete", bind(RunActionHandler, kind, final=st.COMPLETED)),
+        (rf"{base}/([0-9]+)/files", bind(RunFilesHandler, kind)),
+        (rf"{base}/([0-9]+)/files/([0-9]+)", bind(RunFileHandler, kind)),
+        (rf"{base}/([0-9]+)/files/([^/]+)/size", bind(RunFileSizeHandler, kind)),
+        (rf"{base}/([0-9]+)/container-files", bind(ContainerFilesHandler, kind)),
+        (rf"{base}/([0-9]+)/log", bind(RunLogHandler, kind)),
+        (rf"{base}/([0-9]+)/events", bind(RunEventsHandler, kind)),
+    ]
+
+
+default_handlers = handlers_for(TRAINING) + [(r"storage/runs/(.+)", RunOutputDownloadHandler)]

@@ -1,0 +1,373 @@
+"""The job engine: queue → admission → preparation → executor → final status, for every job kind.
+
+One asyncio loop in the kqi service drives it. ``kick()`` asks for a
+scheduling pass (on submit, on every finish, and once a second anyway).
+Admitted runs hold their resources from admission to their end: the engine
+clones the model and stages the inputs in a worker thread (outside the
+sandbox), then hands the executor a complete RunSpec. Finished runs get
+their status from the executor's record, their log attached as
+``{kind}_stdout_stderr_{id}.log``, ``output.zip`` when asked, and their
+run token revoked. On start the engine re-attaches to runs the executor
+still runs and marks lost ones Failed with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import zipfile
+
+from sqlalchemy import select
+
+from ..executor.base import Executor, RunNotFound, RunState
+from ..executor.spec import Mount, RunSpec
+from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
+from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
+from ..scheduler import JobRequest, NodeView, Resources, plan
+from ..staging import dataset_layout, stage
+from ..tokens import bind_token
+from . import status as st
+from .kinds import KINDS, JobKind
+from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
+
+log = logging.getLogger("kqi.jobs")
+
+RUN_TOKEN_NOTE = "kqi run {key}"
+GIB = 1024**3
+
+
+def final_status(run: Run, state: RunState) -> tuple[str, str | None]:
+    """The status a run ends with, and a note saying why when the platform is the cause."""
+    if state.phase == "lost":
+        return st.FAILED, "Lost: the run's supervisor is gone (the machine or the sandbox died)"
+    if state.error:
+        return st.ERROR, state.error
+    if run.end_requested:
+        return run.end_requested, None
+    return st.exit_status(state.exit_code, halted=state.halted, oom_killed=state.oom_killed), None
+
+
+def run_request(run: Run) -> JobRequest:
+    return JobRequest(f"{run.kind}-{run.id}", run.tenant_id, Resources(run.cpu, run.memory, run.gpu),
+                      run.partition, run.queued_order or run.id)
+
+
+def node_views(db, holding: list) -> list[NodeView]:
+    """Nodes with what ``holding`` (running runs, notebooks) already takes from them."""
+    views = {}
+    for n in db.scalars(select(Node).order_by(Node.id)):
+        tenant_ids = frozenset(int(t) for t in n.assigned_tenant_ids.split(",") if t)
+        views[n.name] = NodeView(n.name, n.partition, Resources(n.cpu, n.memory_gb, n.gpu),
+                                 access_level=n.access_level, tenant_ids=tenant_ids)
+    for held in holding:
+        view = views.get(held.node)
+        if view is not None:
+            view.used = view.used + Resources(held.cpu, held.memory, held.gpu)
+            view.gpu_ids_in_use |= {int(g) for g in held.gpu_ids.split(",") if g}
+    return list(views.values())
+
+
+class JobEngine:
+    """Owns the queue of every job kind; see the module docstring."""
+
+    def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
+                 server_url: str, poll_seconds: float = 0.5, token_seconds: int = 7 * 24 * 3600):
+        self.session_factory = session_factory
+        self.executor = executor
+        self.stores = stores
+        self.hub_api = hub_api
+        self.secret_box = secret_box
+        self.runs_dir = runs_dir
+        self.server_url = server_url
+        self.poll_seconds = poll_seconds
+        self.token_seconds = token_seconds
+        self.last_tenant: int | None = None
+        self._wake = asyncio.Event()
+        self._launching: set[int] = set()
+        self._finishing: set[int] = set()
+        self._task: asyncio.Task | None = None
+
+    # the loop -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        await self.reattach()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.watch()
+                await self.schedule()
+            except Exception:  # noqa: BLE001 - the loop must go on
+                log.exception("job engine pass failed")
+
+    # admission ----------------------------------------------------------------------------
+    def holding(self, db) -> list:
+        """Everything that holds node resources now (running and preparing runs)."""
+        return db.scalars(select(Run).where(Run.status == st.RUNNING)).all()
+
+    async def schedule(self) -> None:
+        with self.session_factory() as db:
+            pending = db.scalars(select(Run).where(Run.status == st.PENDING).order_by(Run.queued_order, Run.id)).all()
+            if not pending:
+                return
+            holding = self.holding(db)
+            nodes = node_views(db, holding)
+            quotas, usage = {}, {}
+            for tenant in db.scalars(select(Tenant)):
+                quotas[tenant.id] = Resources(tenant.quota_cpu, tenant.quota_memory, tenant.quota_gpu)
+            for held in holding:
+                usage[held.tenant_id] = usage.get(held.tenant_id, Resources()) + Resources(held.cpu, held.memory, held.gpu)
+            by_key = {f"{r.kind}-{r.id}": r for r in pending}
+            assignments = plan([run_request(r) for r in pending], nodes, quotas, usage, self.last_tenant)
+            for a in assignments:
+                run = by_key[a.job_id]
+                run.status = st.RUNNING
+                run.node = a.node
+                run.gpu_ids = ",".join(map(str, a.gpu_ids))
+                run.started_at = utcnow()
+                run.condition_note = "Preparing: cloning the model and staging the inputs"
+                self.last_tenant = a.tenant_id
+            db.commit()
+            for a in assignments:
+                run = by_key[a.job_id]
+                self._launching.add(run.id)
+                asyncio.get_running_loop().create_task(self.launch(run.id))
+
+    # preparation and start -----------------------------------------------------------------
+    async def launch(self, run_id: int) -> None:
+        try:
+            with self.session_factory() as db:
+                run = db.get(Run, run_id)
+                kind = KINDS[run.kind]
+                token = await self.issue_run_token(db, run, kind)
+                spec = await asyncio.get_running_loop().run_in_executor(None, self.prepare, run_id, token)
+                if spec is None:  # halted while queued for preparation
+                    await self.fail_to_start(run_id, "")
+                    return
+                await asyncio.get_running_loop().run_in_executor(None, self.executor.start, spec)
+                db.refresh(run)
+                run.condition_note = None
+                db.commit()
+                if run.end_requested:  # halted while it was being started
+                    await asyncio.get_running_loop().run_in_executor(None, self.executor.halt, spec.run_id)
+                log.info("%s started on %s", kind.run_key(run_id), run.node)
+        except Exception as e:  # noqa: BLE001 - any failure to prepare is the run's Error
+            log.warning("run %s could not start: %s", run_id, e)
+            await self.fail_to_start(run_id, str(e) if isinstance(e, (GitModelError, ValueError)) else
+                                     f"The platform could not start the run: {e}")
+        finally:
+            self._launching.discard(run_id)
+
+    async def issue_run_token(self, db, run: Run, kind: JobKind) -> str:
+        """KQI_TOKEN: a token of the run's owner in the run's tenant, revoked when the run ends."""
+        user = db.get(User, run.user_id)
+        model = await self.hub_api.new_token(user.name, self.token_seconds,
+                                             RUN_TOKEN_NOTE.format(key=kind.run_key(run.id)))
+        bind_token(db, user, run.tenant_id, model["token"], model["id"], self.token_seconds)
+        run.run_token_id = model["id"]
+        db.commit()
+        return model["token"]
+
+    def prepare(self, run_id: int, run_token: str) -> RunSpec | None:
+        """Clone, stage and build the spec (a worker thread: blocking I/O is fine here)."""
+        with self.session_factory() as db:
+            run = db.get(Run, run_id)
+            if run.end_requested:
+                return None
+            kind = KINDS[run.kind]
+            paths = RunPaths.of(self.runs_dir, kind, run.id)
+            for d in (paths.git, paths.input, paths.output, paths.attach):
+                os.makedirs(d, exist_ok=True)
+            git = db.get(GitEndpoint, run.git_id)
+            git_token = self.user_secret(db, run.user_id, "git", run.git_id)
+            url = clone_url(git.repository_url, run.git_owner, run.git_repository)
+            commit = resolve_commit(url, branch=run.git_branch, commit=run.git_commit, token=git_token)
+            run.git_commit = commit
+            db.commit()
+            if os.path.isdir(paths.git) and os.listdir(paths.git):
+                shutil.rmtree(paths.git)
+            cloned = clone(url, commit, paths.git, token=git_token)
+            tenant = db.get(Tenant, run.tenant_id)
+            store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
+            if run.dataset_id is not None:
+                dataset = db.get(DataSet, run.dataset_id)
+                stage(dataset_layout(db, dataset), store, paths.input, self.server_url)
+            self.stage_attachments(db, run, store, paths)
+            parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS["training"], p.parent_id).output)
+                       for p in run.parents]
+            env = run_environment(
+                kind, run.id, user_options=json.loads(run.options_json or "{}"), dataset_id=run.dataset_id,
+                parent_ids=[p for p, _ in parents], repository_url=cloned.url, commit=commit,
+                git_token=git_token, server_url=self.server_url, run_token=run_token,
+                entry_point=run.entry_point, zip_output=run.zip_output,
+                gpu_ids=[int(g) for g in run.gpu_ids.split(",") if g], proxies=proxy_variables(dict(os.environ)),
+            )
+            return RunSpec(
+                run_id=kind.run_key(run.id), command=run.entry_point, env=env,
+                mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(paths, parents)],
+                cpu=float(run.cpu), memory_bytes=run.memory * GIB,
+                gpus=[int(g) for g in run.gpu_ids.split(",") if g],
+                image=f"{run.image}:{run.image_tag}" if run.image else "",
+            )
+
+    def stage_attachments(self, db, run: Run, store, paths: RunPaths) -> None:
+        from ..staging import StagedFile
+
+        layout = [StagedFile(f.file_name, f.stored_path, f.file_name, f.size) for f in run.files]
+        if layout:
+            stage(layout, store, paths.attach, self.server_url)
+
+    def user_secret(self, db, user_id, kind: str, endpoint_id) -> str | None:
+        cred = db.scalar(select(Credential).where(Credential.user_id == user_id, Credential.kind == kind,
+                                                  Credential.endpoint_id == endpoint_id))
+        return self.secret_box.decrypt(cred.secret_encrypted) if cred and cred.secret_encrypted else None
+
+    async def fail_to_start(self, run_id: int, reason: str) -> None:
+        with self.session_factory() as db:
+            run = db.get(Run, run_id)
+            run.status = run.end_requested or st.ERROR
+            run.condition_note = None if run.end_requested else reason
+            run.completed_at = utcnow()
+            db.commit()
+            await self.revoke_run_token(db, run)
+        self.kick()
+
+    # watching and finishing ----------------------------------------------------------------
+    async def watch(self) -> None:
+        with self.session_factory() as db:
+            running = db.scalars(select(Run).where(Run.status == st.RUNNING)).all()
+            for run in running:
+                if run.id in self._launching or run.id in self._finishing:
+                    continue
+                state = self.run_state(run)
+                if state.phase in ("finished", "lost"):
+                    self._finishing.add(run.id)
+                    asyncio.get_running_loop().create_task(self.finish(run.id, state))
+
+    async def finish(self, run_id: int, state: RunState) -> None:
+        """Keep the results, then record the final status (no transaction spans an await)."""
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                await loop.run_in_executor(None, self.keep_results, run_id)
+                kept_note = None
+            except Exception as e:  # noqa: BLE001 - the status stands even if the log cannot be kept
+                log.exception("could not keep the results of run %s", run_id)
+                kept_note = f"The log or output.zip could not be attached: {e}"
+            with self.session_factory() as db:
+                run = db.get(Run, run_id)
+                final, note = final_status(run, state)
+                run.status = final
+                run.condition_note = "; ".join(n for n in (note, kept_note) if n) or None
+                run.completed_at = utcnow()
+                db.commit()
+                await self.revoke_run_token(db, run)
+                log.info("%s-%s finished: %s", run.kind, run_id, final)
+        finally:
+            self._finishing.discard(run_id)
+            self.kick()
+
+    def keep_results(self, run_id: int) -> None:
+        """Attach the log (and output.zip when asked) to the run (a worker thread)."""
+        with self.session_factory() as db:
+            run = db.get(Run, run_id)
+            kind = KINDS[run.kind]
+            paths = RunPaths.of(self.runs_dir, kind, run.id)
+            tenant = db.get(Tenant, run.tenant_id)
+            store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
+            prefix = f"{tenant.name}/{kind.attached_prefix}"
+            try:
+                log_path = self.executor.log_path(kind.run_key(run.id))
+            except RunNotFound:
+                log_path = None
+            if log_path and os.path.exists(log_path):
+                self.attach(db, run, store, prefix, kind.log_file_name(run.id), log_path)
+            if run.zip_output and os.path.isdir(paths.output):
+                zip_path = os.path.join(paths.root, "output.zip")
+                zip_directory(paths.output, zip_path)
+                self.attach(db, run, store, prefix, "output.zip", zip_path)
+            db.commit()
+
+    def attach(self, db, run: Run, store, prefix: str, name: str, path: str) -> None:
+        stored = store.put_file(prefix, name, path)
+        db.add(RunFile(run_id=run.id, file_name=name, stored_path=stored.stored_path, size=stored.size,
+                       is_locked=True, created_by="system", modified_by="system"))
+
+    async def revoke_run_token(self, db, run: Run) -> None:
+        if not run.run_token_id:
+            return
+        user = db.get(User, run.user_id)
+        try:
+            if user is not None:
+                await self.hub_api.delete_token(user.name, run.run_token_id)
+        except Exception as e:  # noqa: BLE001 - the run is over either way
+            log.warning("could not revoke the token of run %s: %s", run.id, e)
+        run.run_token_id = None
+        db.commit()
+
+    def run_state(self, run: Run) -> RunState:
+        """The executor's view of a run; phase ``unknown`` when it never reached the executor."""
+        key = KINDS[run.kind].run_key(run.id)
+        try:
+            return self.executor.status(key)
+        except RunNotFound:
+            return RunState(key, "unknown")
+
+    # user actions --------------------------------------------------------------------------
+    async def halt(self, db, run: Run, final: str = st.KILLED) -> None:
+        """Stop a run: a pending one at once, a running one through its executor."""
+        if run.status == st.PENDING:
+            run.status = final
+            run.completed_at = utcnow()
+            db.commit()
+            return
+        run.end_requested = final
+        db.commit()
+        if run.id not in self._launching:
+            key = KINDS[run.kind].run_key(run.id)
+            await asyncio.get_running_loop().run_in_executor(None, self.executor.halt, key)
+        self.kick()
+
+    # restarts ------------------------------------------------------------------------------
+    async def reattach(self) -> None:
+        """After a service (re)start: follow runs still running, fail the lost ones."""
+        with self.session_factory() as db:
+            for run in db.scalars(select(Run).where(Run.status == st.RUNNING)).all():
+                state = self.run_state(run)
+                if state.phase in ("running", "starting", "finished"):
+                    log.info("re-attached to %s-%s (%s)", run.kind, run.id, state.phase)
+                    continue
+                run.status = st.FAILED
+                run.completed_at = utcnow()
+                run.condition_note = ("Lost: the service restarted while the run was being prepared"
+                                      if state.phase == "unknown" else
+                                      "Lost: the run's supervisor is gone (the machine or the sandbox died)")
+                db.commit()
+                await self.revoke_run_token(db, run)
+
+
+def zip_directory(src: str, dest: str) -> None:
+    """Zip a run's output; symlinks are stored as links, never followed out of the directory."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for root, dirs, files in os.walk(src):
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                rel = os.path.relpath(path, src)
+                if os.path.islink(path):
+                    info = zipfile.ZipInfo(rel)
+                    info.external_attr = 0o120777 << 16
+                    zf.writestr(info, os.readlink(path))
+                else:
+                    zf.write(path, rel)
+

@@ -1,0 +1,401 @@
+"""The local executor with real sandboxes: the job contract, logs, limits, halts, restarts.
+
+Each test starts real runs (bubblewrap, and the unshare fallback where a test
+is parametrized over both) under real supervisors, and checks what a user
+or the service sees: files under /kqi, the log, status.json, /proc.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from conftest import REPO, require_or_skip
+from kqi_services.executor import LocalExecutor, Mount, RunActive, RunExists, RunNotFound, RunSpec, SpecError
+from kqi_services.executor.cgroups import Hierarchy, RunCgroup, is_zombie_or_gone, probe_hierarchies
+from kqi_services.executor.supervisor import RUNNING_FILE, supervisor_pid
+
+SANDBOXES = ["bwrap", "unshare"]
+
+
+def require_sandbox(kind: str) -> None:
+    if not shutil.which(kind):
+        package = "bubblewrap" if kind == "bwrap" else "util-linux"
+        require_or_skip(f"{kind} is not installed (apt-get install {package})")
+    if os.geteuid() != 0 and kind == "unshare":
+        pytest.skip("the unshare fallback needs root")
+
+
+def new_id(prefix="training") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_finished(executor, run_id, timeout=15.0):
+    return wait_for(lambda: (s := executor.status(run_id)).phase == "finished" and s, timeout,
+                    what=f"{run_id} to finish")
+
+
+def marker_pids(marker: str) -> list[int]:
+    """Processes that carry ``marker`` as one of their arguments."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in args:
+            found.append(int(name))
+    return found
+
+
+def read(path) -> str:
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+@pytest.fixture(params=SANDBOXES)
+def sandbox(request):
+    require_sandbox(request.param)
+    return request.param
+
+
+@pytest.fixture
+def executor_factory(tmp_path):
+    """LocalExecutor(sandbox=…) on one runs root; halts and removes every run at teardown."""
+    made = []
+
+    def make(sandbox="bwrap", **kwargs) -> LocalExecutor:
+        require_sandbox(sandbox)
+        ex = LocalExecutor(str(tmp_path / "runs"), sandbox=sandbox, **kwargs)
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made[:1]:
+        for run_id in ex.running_runs():
+            ex.halt(run_id)
+        for run_id in ex.run_ids():
+            wait_for(lambda: ex.status(run_id).phase in ("finished", "lost"), 20, what=f"{run_id} to end")
+            ex.cleanup(run_id)
+
+
+@pytest.fixture
+def job_dirs(tmp_path):
+    """Host directories for /kqi/input (with data.txt) and /kqi/output."""
+    inp, out = tmp_path / "input", tmp_path / "output"
+    (inp / "images" / "3").mkdir(parents=True)
+    (inp / "images" / "3" / "data.txt").write_text("dataset bytes\n")
+    out.mkdir()
+    return inp, out
+
+
+CONTRACT_SCRIPT = r"""
+r=/kqi/output/report
+echo "cwd=$(pwd)" > $r
+echo "pid=$$" >> $r
+echo "procs=$(ls /proc | grep -c '^[0-9][0-9]*$')" >> $r
+echo "init=$(cat /proc/1/comm)" >> $r
+echo "training_id=$TRAINING_ID" >> $r
+echo "spaces=$WITH_SPACES" >> $r
+echo "secret=${KQI_SERVICE_SECRET:-unset}" >> $r
+echo "data=$(cat /kqi/input/images/3/data.txt)" >> $r
+for d in /kqi/input /usr /etc /bin /kqi; do
+  if touch "$d/kqi-probe" 2>/dev/null; then echo "$d=rw" >> $r; else echo "$d=ro" >> $r; fi
+done
+echo "hostname=$(hostname)" >> $r
+echo "tmp=$(touch /tmp/x && echo ok)" >> $r
+python3 -c "import sys; print('python', sys.version_info[0])" >> $r
+"""
+
+
+def test_run_sees_the_job_contract(executor_factory, sandbox, job_dirs, monkeypatch):
+    monkeypatch.setenv("KQI_SERVICE_SECRET", "must-not-leak")
+    ex = executor_factory(sandbox)
+    inp, out = job_dirs
+    run_id = new_id()
+    handle = ex.start(RunSpec(run_id, CONTRACT_SCRIPT, env={"TRAINING_ID": "12", "WITH_SPACES": "a b  c"},
+                              mounts=[Mount(str(inp), "/kqi/input"), Mount(str(out), "/kqi/output")]))
+    assert handle.backend == "local" and handle.log_path == ex.log_path(run_id)
+    state = wait_finished(ex, run_id)
+    assert (state.exit_code, state.halted, state.oom_killed, state.error) == (0, False, False, ""), read(
+        handle.log_path)
+    report = dict(line.split("=", 1) for line in (out / "report").read_text().splitlines() if "=" in line)
+    assert report["cwd"] == "/kqi/git"
+    # its own PID namespace: the sandbox's init is PID 1, the host's processes are invisible
+    assert report["init"] == ("bwrap" if sandbox == "bwrap" else "sh")
+    assert 1 < int(report["pid"]) < 100 and int(report["procs"]) <= 6
+    assert report["training_id"] == "12" and report["spaces"] == "a b  c"
+    assert report["secret"] == "unset"  # the service's environment does not leak into the run
+    assert report["data"] == "dataset bytes"
+    assert (report["/kqi/input"], report["/usr"], report["/etc"], report["/bin"]) == ("ro", "ro", "ro", "ro")
+    assert report["tmp"] == "ok"
+    assert "python 3" in (out / "report").read_text()
+    assert not (inp / "kqi-probe").exists()
+    if sandbox == "bwrap":
+        assert report["hostname"] == run_id
+    assert state.started_at and state.finished_at and state.started_at <= state.finished_at
+
+
+def test_exit_codes_and_both_streams_in_the_log(executor_factory):
+    ex = executor_factory()
+    ok, failed = new_id(), new_id()
+    ex.start(RunSpec(ok, "echo all good"))
+    ex.start(RunSpec(failed, "echo to-stdout; echo to-stderr >&2; exit 7"))
+    assert wait_finished(ex, ok).exit_code == 0
+    state = wait_finished(ex, failed)
+    assert (state.exit_code, state.signal, state.halted) == (7, None, False)
+    log = read(ex.log_path(failed))
+    assert "to-stdout\n" in log and "to-stderr\n" in log
+    assert read(ex.log_path(ok)) == "all good\n"
+    with pytest.raises(RunExists):
+        ex.start(RunSpec(ok, "true"))
+    with pytest.raises(RunNotFound):
+        ex.status("training-none")
+
+
+def test_the_log_grows_while_the_run_runs(executor_factory):
+    ex = executor_factory()
+    run_id = new_id()
+    program = "import sys, time\nfor i in range(30):\n    print('tick', i)\n    time.sleep(0.1)\nprint('end')"
+    ex.start(RunSpec(run_id, f"python3 -c {shlex.quote(program)}; echo shell-end >&2",
+                     env={"PYTHONUNBUFFERED": "1"}))
+    log_path = ex.log_path(run_id)
+    wait_for(lambda: os.path.exists(log_path) and "tick 1\n" in read(log_path), what="the first lines")
+    assert ex.status(run_id).phase == "running"
+    assert "end" not in read(log_path)
+    size = len(read(log_path))
+    wait_for(lambda: len(read(log_path)) > size, what="more lines")
+    assert ex.status(run_id).phase == "running"
+    assert wait_finished(ex, run_id).exit_code == 0
+    assert read(log_path).endswith("tick 29\nend\nshell-end\n")
+
+
+def test_memory_hog_is_oom_killed(executor_factory):
+    ex = executor_factory()
+    run_id = new_id()
+    ex.start(RunSpec(run_id, """python3 -c "x = b'x' * (500 << 20); print('survived')" """,
+                     memory_bytes=64 << 20))
+    state = wait_finished(ex, run_id, timeout=30)
+    if any("memory" in n for n in state.notes):
+        require_or_skip("this host cannot limit memory: " + "; ".join(state.notes))
+    assert state.oom_killed, (state, read(ex.log_path(run_id)))
+    assert state.exit_code == 137 and "survived" not in read(ex.log_path(run_id))
+
+
+def test_limits_are_written_to_the_runs_cgroup(executor_factory, tmp_path):
+    ex = executor_factory()
+    run_id = new_id()
+    ex.start(RunSpec(run_id, "sleep 30", cpu=0.5, memory_bytes=96 << 20, pids_max=64))
+    running = wait_for(lambda: (p := tmp_path / "runs" / run_id / RUNNING_FILE).exists() and json.loads(p.read_text()),
+                       what="running.json")
+    cgroup = running["cgroup"]
+    if not cgroup["version"]:
+        require_or_skip("no writable cgroup hierarchy: " + "; ".join(running["notes"]))
+    paths = cgroup["paths"]
+    if cgroup["version"] == 1:
+        assert read(os.path.join(paths["memory"], "memory.limit_in_bytes")).strip() == str(96 << 20)
+        assert read(os.path.join(paths["cpu"], "cpu.cfs_quota_us")).strip() == "50000"
+        assert read(os.path.join(paths["pids"], "pids.max")).strip() == "64"
+        members = set(read(os.path.join(paths["pids"], "cgroup.procs")).split())
+    else:
+        assert read(os.path.join(paths["unified"], "memory.max")).strip() == str(96 << 20)
+        assert read(os.path.join(paths["unified"], "cpu.max")).split() == ["50000", "100000"]
+        members = set(read(os.path.join(paths["unified"], "cgroup.procs")).split())
+    assert str(running["sandbox_pid"]) in members  # the sandbox itself is inside, from its first instruction
+    assert str(running["supervisor_pid"]) not in members
+    ex.halt(run_id)
+    wait_finished(ex, run_id)
+    assert not any(os.path.exists(p) for p in paths.values())
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "pid-namespace"])
+def test_halt_leaves_no_process_behind(executor_factory, sandbox, cgroups):
+    ex = executor_factory(sandbox, cgroups=cgroups)
+    run_id, marker = new_id(), f"kqi-marker-{uuid.uuid4().hex}"
+    script = textwrap.dedent(f"""\
+        setsid python3 -c 'import time; time.sleep(1000)' {marker} &
+        python3 -c 'import os, sys, time
+        if os.fork(): sys.exit()
+        os.setsid()
+        if os.fork(): sys.exit()
+        time.sleep(1000)' {marker} &
+        python3 -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(1000)' {marker} &
+        trap 'echo got-sigterm' TERM
+        echo started
+        while :; do sleep 0.1; done
+        """)
+    ex.start(RunSpec(run_id, script, halt_grace_s=1.0))
+    wait_for(lambda: len(marker_pids(marker)) == 3, what="the three daemons")
+    wait_for(lambda: "started" in read(ex.log_path(run_id)), what="the script")
+    began = time.monotonic()
+    assert ex.halt(run_id)
+    state = wait_finished(ex, run_id, timeout=10)
+    took = time.monotonic() - began
+    assert state.halted and state.exit_code != 0
+    assert marker_pids(marker) == []
+    log = read(ex.log_path(run_id))
+    assert "got-sigterm" in log  # the command had its SIGTERM first
+    if not cgroups:  # what the host does not enforce is said first
+        assert log.startswith("[kqi] not enforced: cgroups are turned off")
+    assert 0.9 < took < 5  # it went on: it was killed after the 1 s grace
+
+
+def test_no_process_outlives_a_run_that_ends(executor_factory, sandbox):
+    ex = executor_factory(sandbox)
+    run_id, marker = new_id(), f"kqi-marker-{uuid.uuid4().hex}"
+    ex.start(RunSpec(run_id, f"setsid python3 -c 'import time; time.sleep(1000)' {marker} & sleep 0.5; echo bye"))
+    state = wait_finished(ex, run_id)
+    assert (state.exit_code, state.halted) == (0, False)
+    assert marker_pids(marker) == []
+
+
+def test_the_supervisor_survives_the_process_that_started_it(executor_factory, tmp_path, job_dirs):
+    ex = executor_factory()
+    _, out = job_dirs
+    run_id = new_id()
+    starter = textwrap.dedent(f"""\
+        from kqi_services.executor import LocalExecutor, Mount, RunSpec
+        ex = LocalExecutor({str(tmp_path / "runs")!r})
+        handle = ex.start(RunSpec({run_id!r}, "sleep 1; echo done > /kqi/output/done",
+                                  mounts=[Mount({str(out)!r}, "/kqi/output")]))
+        print(handle.ref)
+        """)
+    proc = subprocess.run([sys.executable, "-c", starter], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout)
+    assert supervisor_pid(str(tmp_path / "runs" / run_id)) == pid  # the starter is gone, the supervisor is not
+    with open(f"/proc/{pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()
+    assert ex.status(run_id).phase in ("starting", "running")
+    state = wait_finished(ex, run_id)
+    assert state.exit_code == 0 and (out / "done").read_text() == "done\n"
+
+
+def test_a_fresh_executor_reattaches_and_sees_lost_runs(executor_factory, tmp_path):
+    first = executor_factory()
+    long_run, doomed, quick = new_id(), new_id(), new_id()
+    marker = f"kqi-marker-{uuid.uuid4().hex}"
+    first.start(RunSpec(long_run, "echo up; sleep 1000", halt_grace_s=1))
+    first.start(RunSpec(doomed, f"python3 -c 'import time; time.sleep(1000)' {marker}"))
+    first.start(RunSpec(quick, "exit 3"))
+    wait_finished(first, quick)
+    wait_for(lambda: marker_pids(marker), what="the doomed run's command")
+
+    again = LocalExecutor(str(tmp_path / "runs"))  # as after a service restart
+    assert again.running_runs() == sorted([long_run, doomed])
+    assert again.status(long_run).phase == "running"
+    assert again.status(quick).exit_code == 3
+    with pytest.raises(RunActive):
+        again.cleanup(doomed)
+
+    running = json.loads((tmp_path / "runs" / doomed / RUNNING_FILE).read_text())
+    os.kill(running["supervisor_pid"], signal.SIGKILL)  # the sandbox dies with it: a run never goes unsupervised
+    state = wait_for(lambda: (s := again.status(doomed)).phase == "lost" and s, what="the run to be lost")
+    assert state.error and state.started_at
+    wait_for(lambda: not marker_pids(marker), timeout=5, what="the sandbox to die with its supervisor")
+    assert is_zombie_or_gone(running["sandbox_pid"])
+    again.cleanup(doomed)
+    assert doomed not in again.run_ids()
+
+    assert again.halt(long_run)
+    assert wait_finished(again, long_run).halted
+    assert again.running_runs() == []
+
+
+def test_a_missing_mount_source_is_an_error_not_a_failure(executor_factory, tmp_path):
+    ex = executor_factory()
+    run_id = new_id()
+    ex.start(RunSpec(run_id, "true", mounts=[Mount(str(tmp_path / "nowhere"), "/kqi/input")]))
+    state = wait_finished(ex, run_id)
+    assert state.exit_code is None and "mount sources do not exist" in state.error
+    assert read(ex.log_path(run_id)).startswith("[kqi] error: mount sources do not exist")
+    with pytest.raises(SpecError, match="run_dir"):
+        ex.start(RunSpec(new_id(), "true", run_dir=str(tmp_path / "elsewhere")))
+    with pytest.raises(SpecError, match="run_id"):
+        ex.start(RunSpec("Bad_Id", "true"))
+
+
+def test_cgroup_v2_membership_kill_and_removal():
+    """Real cgroup2 file semantics (procs, cgroup.kill, rmdir), also on hybrid hosts whose v2 has no controllers."""
+    unified = [h for h in probe_hierarchies() if h.version == 2]
+    if not unified or not os.access(unified[0].mount, os.W_OK):
+        require_or_skip("no writable cgroup2 hierarchy")
+    h = unified[0]
+    on_hybrid = "memory" not in h.controllers
+    if on_hybrid:  # pretend the controllers are there: the limit files will be missing and noted
+        h = Hierarchy(2, h.mount, ("memory", "cpu", "pids"), h.own)
+    parent = f"/kqi-test-{uuid.uuid4().hex[:8]}"
+    group = RunCgroup.create("training-1", cpu=0.5, memory_bytes=64 << 20, pids_max=16, parent=parent,
+                             hierarchies=[h])
+    try:
+        assert group.version == 2 and group.paths == {"unified": os.path.join(h.mount, parent[1:], "training-1")}
+        if on_hybrid:
+            assert any("memory.max" in n for n in group.notes)
+        else:
+            assert read(os.path.join(group.paths["unified"], "memory.max")).strip() == str(64 << 20)
+            assert read(os.path.join(group.paths["unified"], "pids.max")).strip() == "16"
+        proc = subprocess.Popen(["sh", "-c", "setsid sleep 1000 & sleep 1000"],
+                                preexec_fn=lambda: group.add_pid(os.getpid()))
+        wait_for(lambda: len(group.pids()) == 3, what="three members")
+        assert proc.pid in group.pids()
+        assert group.kill_all(timeout=5)
+        assert proc.wait(5) == -signal.SIGKILL
+        assert group.pids() == set()
+        assert group.remove()
+        assert not os.path.exists(group.paths["unified"])
+    finally:
+        group.kill_all(timeout=5)
+        group.remove()
+        os.rmdir(os.path.join(h.mount, parent[1:]))
+
+
+def test_runs_reach_the_service_on_loopback_unless_the_network_is_private(executor_factory, sandbox):
+    import socket
+
+    ex = executor_factory(sandbox)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2); print('reached')\""
+                 "; echo interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1)")
+        shared, private = new_id(), new_id()
+        ex.start(RunSpec(shared, probe))
+        ex.start(RunSpec(private, probe, share_network=False))
+        wait_finished(ex, shared)
+        wait_finished(ex, private)
+    assert "reached" in read(ex.log_path(shared))
+    private_log = read(ex.log_path(private))
+    assert "reached" not in private_log and "Connection refused" in private_log
+    assert private_log.rstrip().endswith("interfaces: lo")
+
+
+def test_a_halt_right_after_start_is_honoured(executor_factory, tmp_path):
+    ex = executor_factory()
+    run_id = new_id()
+    ex.start(RunSpec(run_id, "sleep 100"))
+    assert ex.halt(run_id)
+    state = wait_finished(ex, run_id, timeout=10)
+    assert state.halted
+    assert read(str(tmp_path / "runs" / run_id / "supervisor.log")) == ""  # the supervisor had nothing to complain of

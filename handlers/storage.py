@@ -10,44 +10,15 @@ streamed in chunks and honour a single HTTP Range.
 
 from __future__ import annotations
 
-import os
+from tornado import web
 
-from tornado import httputil, iostream, web
-
-from kqi_services.storage.base import content_disposition
+from kqi_services.storage.base import StorageError
 
 from .base import APIHandler
+from .files import FileSender
 
 #: the largest part a client may PUT (S3's limit)
 MAX_PART_BYTES = 5 * 1024**3
-DOWNLOAD_CHUNK = 1024 * 1024
-
-
-class RangeNotSatisfiable(Exception):
-    pass
-
-
-def requested_range(range_header: str | None, size: int) -> tuple[int, int] | None:
-    """The ``[start, end)`` slice a Range header asks of ``size`` bytes; None for the whole file.
-
-    Multiple ranges and other units are answered with the whole file, as
-    tornado's StaticFileHandler does.
-
-    >>> requested_range("bytes=2-4", 10), requested_range("bytes=-3", 10), requested_range("bytes=8-", 10)
-    ((2, 5), (7, 10), (8, 10))
-    >>> requested_range("bytes=0-", 10) is None
-    True
-    """
-    parsed = httputil._parse_request_range(range_header) if range_header else None
-    if parsed is None:
-        return None
-    start, end = parsed
-    if start is not None and start < 0:
-        start = max(start + size, 0)
-    if (start is not None and (start >= size or (end is not None and start >= end))) or end == 0:
-        raise RangeNotSatisfiable()
-    start, end = start or 0, min(end if end is not None else size, size)
-    return None if (start, end) == (0, size) else (start, end)
 
 
 class StorageURLHandler(APIHandler):
@@ -68,18 +39,28 @@ class PartUploadHandler(StorageURLHandler):
     """PUT storage/parts/{upload_id}/{part}: one part of a multipart upload, answered with its ETag."""
 
     writer = None
+    refusal: StorageError | None = None
 
     async def prepare(self):
         await super().prepare()
         upload_id, part = self.path_args[0], int(self.path_args[1])
-        self.store.verify_part_url(upload_id, part, *self.signed_query())
+        try:
+            self.store.verify_part_url(upload_id, part, *self.signed_query())
+            self.writer = self.store.open_part(upload_id, part)
+        except StorageError as e:
+            # answered once the body is read and dropped: a reply before the body ends makes
+            # tornado close the connection mid-request, which proxies report as 502/503
+            self.refusal = e
+            return
         self.request.connection.set_max_body_size(MAX_PART_BYTES)
-        self.writer = self.store.open_part(upload_id, part)
 
     def data_received(self, chunk: bytes) -> None:
-        self.writer.write(chunk)
+        if self.refusal is None:
+            self.writer.write(chunk)
 
     def put(self, upload_id, part):
+        if self.refusal is not None:
+            raise self.refusal
         etag = self.writer.commit()
         self.set_header("ETag", etag)
         self.write_json({"partNumber": int(part), "etag": etag, "size": self.writer.size})
@@ -96,57 +77,23 @@ class PartUploadHandler(StorageURLHandler):
             self.writer.abort()  # nothing left to do once committed
 
 
-class ObjectDownloadHandler(StorageURLHandler):
+class ObjectDownloadHandler(FileSender, StorageURLHandler):
     """GET/HEAD storage/objects/{stored_path}: the bound file as an attachment, Range honoured."""
 
-    def compute_etag(self):
-        return None  # tornado would hash only what is still buffered
-
-    def _open(self, stored_path: str) -> tuple[str, int, int] | None:
-        """Check the URL, set the headers; (path, start, end) to send, None when answered already."""
+    def resolve(self, stored_path: str) -> tuple[str, str]:
+        """Check the URL's signature; the object's path on disk and its download name."""
         file_name = self.get_query_argument("filename", "")
         self.store.verify_download_url(stored_path, file_name, *self.signed_query())
-        path = self.store.local_path(stored_path)
-        size = os.stat(path).st_size
-        try:
-            byte_range = requested_range(self.request.headers.get("Range"), size)
-        except RangeNotSatisfiable:
-            self.set_header("Content-Range", f"bytes */{size}")
-            self.write_json({"status": 416, "message": f"The requested range is outside the file's {size} bytes"},
-                            416)
-            return None
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Disposition", content_disposition(file_name or stored_path.rsplit("/", 1)[-1]))
-        self.set_header("Accept-Ranges", "bytes")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        start, end = byte_range or (0, size)
-        if byte_range:
-            self.set_status(206)
-            self.set_header("Content-Range", httputil._get_content_range(start, end, size))
-        self.set_header("Content-Length", end - start)
-        return path, start, end
+        return self.store.local_path(stored_path), file_name or stored_path.rsplit("/", 1)[-1]
 
     def head(self, stored_path):
-        self._open(stored_path)
+        self.file_headers(*self.resolve(stored_path))
 
     async def get(self, stored_path):
-        opened = self._open(stored_path)
-        if opened is None:
-            return
-        path, start, end = opened
-        with open(path, "rb") as f:
-            f.seek(start)
-            remaining = end - start
-            while remaining:
-                chunk = f.read(min(DOWNLOAD_CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                self.write(chunk)
-                try:
-                    await self.flush()
-                except iostream.StreamClosedError:
-                    return  # the client went away
+        path, file_name = self.resolve(stored_path)
+        span = self.file_headers(path, file_name)
+        if span is not None:
+            await self.send_file(path, *span)
 
 
 default_handlers = [

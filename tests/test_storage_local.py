@@ -22,7 +22,8 @@ import requests
 from tornado import httpserver, netutil, web
 from tornado.httputil import url_concat
 
-from handlers.storage import default_handlers, requested_range
+from handlers.files import requested_range
+from handlers.storage import default_handlers
 from kqi_services.storage import local as local_module
 from kqi_services.storage import signing
 from kqi_services.storage.base import ObjectNotFound, SignatureError, UploadError

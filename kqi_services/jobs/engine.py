@@ -74,7 +74,8 @@ class JobEngine:
     """Owns the queue of every job kind; see the module docstring."""
 
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
-                 server_url: str, poll_seconds: float = 0.5, token_seconds: int = 7 * 24 * 3600):
+                 server_url: str, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.02,
+                 token_seconds: int = 7 * 24 * 3600):
         self.session_factory = session_factory
         self.executor = executor
         self.stores = stores
@@ -83,6 +84,8 @@ class JobEngine:
         self.runs_dir = runs_dir
         self.server_url = server_url
         self.poll_seconds = poll_seconds
+        self.busy_poll_seconds = busy_poll_seconds
+        self._busy = False
         self.token_seconds = token_seconds
         self.last_tenant: int | None = None
         self._wake = asyncio.Event()
@@ -100,8 +103,9 @@ class JobEngine:
     async def _loop(self) -> None:
         await self.reattach()
         while True:
+            # while runs are active their ends are polled often (reading a file per run)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), self.busy_poll_seconds if self._busy else self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
@@ -139,6 +143,7 @@ class JobEngine:
                 run.condition_note = "Preparing: cloning the model and staging the inputs"
                 self.last_tenant = a.tenant_id
             db.commit()
+            self._busy = self._busy or bool(assignments)
             for a in assignments:
                 run = by_key[a.job_id]
                 self._launching.add(run.id)
@@ -150,11 +155,15 @@ class JobEngine:
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
                 kind = KINDS[run.kind]
-                token = await self.issue_run_token(db, run, kind)
-                spec = await asyncio.get_running_loop().run_in_executor(None, self.prepare, run_id, token)
+                # the run token is issued by the hub while the model is cloned and the inputs staged
+                token, spec = await asyncio.gather(
+                    self.issue_run_token(db, run, kind),
+                    asyncio.get_running_loop().run_in_executor(None, self.prepare, run_id),
+                )
                 if spec is None:  # halted while queued for preparation
                     await self.fail_to_start(run_id, "")
                     return
+                spec.env["KQI_TOKEN"] = token
                 await asyncio.get_running_loop().run_in_executor(None, self.executor.start, spec)
                 db.refresh(run)
                 run.condition_note = None
@@ -179,7 +188,7 @@ class JobEngine:
         db.commit()
         return model["token"]
 
-    def prepare(self, run_id: int, run_token: str) -> RunSpec | None:
+    def prepare(self, run_id: int) -> RunSpec | None:
         """Clone, stage and build the spec (a worker thread: blocking I/O is fine here)."""
         with self.session_factory() as db:
             run = db.get(Run, run_id)
@@ -209,7 +218,7 @@ class JobEngine:
             env = run_environment(
                 kind, run.id, user_options=json.loads(run.options_json or "{}"), dataset_id=run.dataset_id,
                 parent_ids=[p for p, _ in parents], repository_url=cloned.url, commit=commit,
-                git_token=git_token, server_url=self.server_url, run_token=run_token,
+                git_token=git_token, server_url=self.server_url, run_token="",
                 entry_point=run.entry_point, zip_output=run.zip_output,
                 gpu_ids=[int(g) for g in run.gpu_ids.split(",") if g], proxies=proxy_variables(dict(os.environ)),
             )
@@ -247,6 +256,7 @@ class JobEngine:
     async def watch(self) -> None:
         with self.session_factory() as db:
             running = db.scalars(select(Run).where(Run.status == st.RUNNING)).all()
+            self._busy = bool(running)
             for run in running:
                 if run.id in self._launching or run.id in self._finishing:
                     continue
@@ -272,11 +282,13 @@ class JobEngine:
                 run.condition_note = "; ".join(n for n in (note, kept_note) if n) or None
                 run.completed_at = utcnow()
                 db.commit()
-                await self.revoke_run_token(db, run)
                 log.info("%s-%s finished: %s", run.kind, run_id, final)
+            self._finishing.discard(run_id)
+            self.kick()  # the freed resources go to the queue before the token is revoked
+            with self.session_factory() as db:
+                await self.revoke_run_token(db, db.get(Run, run_id))
         finally:
             self._finishing.discard(run_id)
-            self.kick()
 
     def keep_results(self, run_id: int) -> None:
         """Attach the log (and output.zip when asked) to the run (a worker thread)."""

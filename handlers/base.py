@@ -21,6 +21,7 @@ from tornado.log import app_log
 from kqi_services import hubmirror
 from kqi_services.accounts import provision_external_user
 from kqi_services.hubapi import HubAPIError
+from kqi_services.listing import Page, count
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
 from kqi_services.orm import StorageEndpoint, Tenant, TokenTenant, User, utcnow
 from kqi_services.tokens import token_hash
@@ -207,6 +208,12 @@ class APIHandler(web.RequestHandler):
             return values[-1].decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidInput(f"{name} must be UTF-8") from None
+
+    def page_of(self, query) -> list:
+        """The rows of ``query`` on the page ``perPage``/``page`` asks; the total goes in X-Total-Count."""
+        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
+        self.set_header("X-Total-Count", str(count(self.db, query)))
+        return list(self.db.scalars(page.apply(query)))
 
     def write_json(self, model, status: int = 200) -> None:
         self.set_status(status)

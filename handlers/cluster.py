@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kqi_services import accounts, apimodels, hubmirror
 from kqi_services import validation as v
@@ -114,14 +114,7 @@ class NodeListHandler(APIHandler):
         name = self.get_query_argument("name", None)
         if name:
             query = query.where(Node.name.contains(name))
-        total = self.db.scalar(select(func.count()).select_from(query.subquery()))
-        per_page = int(self.get_query_argument("perPage", "0") or 0)
-        page = max(1, int(self.get_query_argument("page", "1") or 1))
-        query = query.order_by(Node.id)
-        if per_page > 0:
-            query = query.offset((page - 1) * per_page).limit(per_page)
-        self.set_header("X-Total-Count", str(total))
-        self.write_json([apimodels.node_model(n) for n in self.db.scalars(query)])
+        self.write_json([apimodels.node_model(n) for n in self.page_of(query.order_by(Node.id))])
 
     def post(self):
         self.require_admin()

@@ -10,7 +10,6 @@ from kqi_services import data as core
 from kqi_services import validation as v
 from kqi_services.apimodels import audit_model
 from kqi_services.errors import NotFound
-from kqi_services.listing import Page, count
 from kqi_services.orm import Data, DataFile, DataTag
 
 from .base import APIHandler
@@ -57,10 +56,7 @@ class DataListHandler(DataBase):
         tenant = self.require_tenant()
         args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt", "CreatedBy")}
         tags = [t for t in self.get_query_arguments("tag") if t]
-        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
-        query = core.query_data(tenant, args, tags)
-        self.set_header("X-Total-Count", str(count(self.db, query)))
-        self.write_json([data_model(d) for d in self.db.scalars(page.apply(query))])
+        self.write_json([data_model(d) for d in self.page_of(core.query_data(tenant, args, tags))])
 
     def post(self):
         data = core.create_data(self.db, self.require_tenant(), self.get_json_body(), self.actor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from kqi_services import datasets as core
 from kqi_services import validation as v
 from kqi_services.apimodels import audit_model
-from kqi_services.listing import Page, count
 from kqi_services.orm import Data, DataSet
 from kqi_services.staging import data_files, dataset_layout
 
@@ -38,10 +37,7 @@ class DatasetListHandler(DatasetBase):
     def get(self):
         tenant = self.require_tenant()
         args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt")}
-        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
-        query = core.query_datasets(tenant, args)
-        self.set_header("X-Total-Count", str(count(self.db, query)))
-        self.write_json([dataset_model(d) for d in self.db.scalars(page.apply(query))])
+        self.write_json([dataset_model(d) for d in self.page_of(core.query_datasets(tenant, args))])
 
     def post(self):
         dataset = core.create_dataset(self.db, self.require_tenant(), self.get_json_body(), self.actor)

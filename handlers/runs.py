@@ -202,7 +202,8 @@ class RunListHandler(RunBase):
         if self.get_query_argument("DataSet", None):
             query = query.where(Run.dataset_id.in_(
                 select(DataSet.id).where(text_filter(DataSet.name, self.get_query_argument("DataSet")))))
-        for tag in [t for t in self.get_query_arguments("tag") if t]:
+        # the upstream CLI sends `--tag a --tag b` as one csv value (tag=a,b); a tag never holds a comma
+        for tag in [t for arg in self.get_query_arguments("tag") for t in arg.split(",") if t]:
             query = query.where(exists().where(RunTag.run_id == Run.id, RunTag.tag == tag))
         page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
         query = query.order_by(Run.id.desc())

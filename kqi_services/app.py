@@ -29,6 +29,7 @@ from .settings import PlatformSettings
 from .executor.local import LocalExecutor
 from .jobs.engine import JobEngine
 from .storage import StoreRegistry, local_store_for
+from .tensorboard import TensorBoardManager
 
 log = logging.getLogger("kqi")
 
@@ -104,21 +105,24 @@ class KqiService(Application):
         super().initialize(argv)
         logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
         self.platform = PlatformSettings()
-        self.engine = make_engine(self.platform.db_url)
-        check_db_revision(self.engine)
-        self.session_factory = make_session_factory(self.engine)
+        self.db_engine = make_engine(self.platform.db_url)
+        check_db_revision(self.db_engine)
+        self.session_factory = make_session_factory(self.db_engine)
         self.secret_box = SecretBox.from_key_file(self.platform.encryption_key_file)
         self.hub_api = HubAPI(self.hub_api_url, self.api_token)
         self.local_store = local_store_for(self.platform)
         self.stores = StoreRegistry(self.local_store, self.secret_box)
         self.runs_dir = os.path.join(self.platform.state_dir, "runs")
         self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"))
-        self.engine = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
-                                self.runs_dir, self.run_server_url())
         # instance(): the OAuth callback and landing handlers share this one
         self.hub_auth = HubOAuth.instance(
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
         )
+        self.jobs = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
+                              self.runs_dir, self.run_server_url(), hub_auth=self.hub_auth)
+        # TensorBoards die with this process (see kqi_services/tensorboard.py); no shutdown hook needed
+        self.tensorboards = TensorBoardManager(os.path.join(self.platform.state_dir, "tensorboard"),
+                                               url_path_join(self.service_prefix, "tensorboard/"), parent=self)
         self.web_app = self.make_web_app()
 
     def make_web_app(self) -> web.Application:
@@ -139,9 +143,10 @@ class KqiService(Application):
             secret_box=self.secret_box,
             local_store=self.local_store,
             stores=self.stores,
-            engine=self.engine,
+            engine=self.jobs,
             executor=self.executor,
             runs_dir=self.runs_dir,
+            tensorboards=self.tensorboards,
             kqi=self,
             platform=self.platform,
             default_handler_class=JSONNotFoundHandler,
@@ -188,7 +193,8 @@ class KqiService(Application):
         log.info("kqi service listening on %s (prefix %s)", self.service_url, self.service_prefix)
         loop = ioloop.IOLoop.current()
         loop.add_callback(self.mirror_to_hub)
-        loop.add_callback(self.engine.start)
+        loop.add_callback(self.jobs.start)
+        loop.add_callback(self.tensorboards.watch)
         ioloop.PeriodicCallback(self.purge_abandoned_uploads, 3600 * 1000).start()
         loop.add_callback(self.purge_abandoned_uploads)
         try:

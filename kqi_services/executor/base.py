@@ -124,6 +124,14 @@ class Executor(ABC):
     def log_path(self, run_id: str) -> str:
         """The file the run's stdout and stderr are appended to (readable while it runs)."""
 
+    def shell_target(self, run_id: str):
+        """Where an interactive shell into the running ``run_id`` goes (a ``shell.ShellTarget``).
+
+        Raises RunNotFound for an unknown id, ``shell.ShellUnavailable`` when
+        the run is not running, ExecutorError where the backend has no shells.
+        """
+        raise ExecutorError(f"the {self.name or type(self).__name__} executor cannot open shells")
+
     @abstractmethod
     def cleanup(self, run_id: str) -> None:
         """Forget a finished or lost run: kill any leftover process, remove its files.

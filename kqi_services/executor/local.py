@@ -168,6 +168,20 @@ class LocalExecutor(Executor):
     def log_path(self, run_id: str) -> str:
         return self._spec(run_id).log_file
 
+    def shell_target(self, run_id: str):
+        """The sandbox process a shell into the running ``run_id`` enters, with its cgroup and environment."""
+        from .shell import ShellUnavailable, find_shell_target
+
+        run_dir = self._existing_run_dir(run_id)
+        phase = self.status(run_id).phase
+        if phase != "running":
+            raise ShellUnavailable(f"run {run_id} is {phase}, not running")
+        running = read_json(os.path.join(run_dir, RUNNING_FILE)) or {}
+        spec = self._spec(run_id)
+        cgroup = RunCgroup.from_dict(running.get("cgroup") or {})
+        return find_shell_target(run_id, running, spec.sandbox_env(), spec.workdir,
+                                 tuple(p for p in cgroup.procs_files if os.path.exists(p)))
+
     def cleanup(self, run_id: str) -> None:
         run_dir = self._existing_run_dir(run_id)
         if self.status(run_id).phase in ("starting", "running"):

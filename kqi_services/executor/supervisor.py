@@ -28,6 +28,7 @@ the whole run down with it: a run is never left without its supervisor.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import signal
@@ -120,6 +121,12 @@ def namespace_pids(sandbox_pid: int) -> set[int]:
     return found
 
 
+
+def cgroup_name(spec) -> str:
+    """The run's cgroup name: its id plus a hash of its run dir, so that two platforms on one
+    host (each numbering runs from 1) never share, and so never kill, each other's cgroups."""
+    return f"{spec.run_id}-{hashlib.sha256(spec.run_dir.encode()).hexdigest()[:12]}"
+
 class Supervisor:
     """Runs one run directory's spec to its end."""
 
@@ -163,7 +170,7 @@ class Supervisor:
             self.spec = RunSpec.from_dict(read_json(self.path(SPEC_FILE)) or {})
             options = read_json(self.path(OPTIONS_FILE)) or {}
             if options.get("cgroups", True):
-                self.cgroup = RunCgroup.create(self.spec.run_id, self.spec.cpu, self.spec.memory_bytes,
+                self.cgroup = RunCgroup.create(cgroup_name(self.spec), self.spec.cpu, self.spec.memory_bytes,
                                                self.spec.pids_max, parent=options.get("cgroup_parent", ""))
             else:
                 self.cgroup = RunCgroup(notes=["cgroups are turned off: memory, CPU and process limits are "

@@ -28,7 +28,7 @@ from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
 from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
 from ..scheduler import JobRequest, NodeView, Resources, plan
 from ..staging import dataset_layout, stage
-from ..tokens import bind_token
+from ..tokens import bind_token, forget_cached_identities
 from . import status as st
 from .kinds import KINDS, JobKind
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
@@ -75,7 +75,7 @@ class JobEngine:
 
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
                  server_url: str, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.02,
-                 token_seconds: int = 7 * 24 * 3600):
+                 token_seconds: int = 7 * 24 * 3600, hub_auth=None):
         self.session_factory = session_factory
         self.executor = executor
         self.stores = stores
@@ -87,6 +87,7 @@ class JobEngine:
         self.busy_poll_seconds = busy_poll_seconds
         self._busy = False
         self.token_seconds = token_seconds
+        self.hub_auth = hub_auth  # its identity cache forgets revoked run tokens at once
         self.last_tenant: int | None = None
         self._wake = asyncio.Event()
         self._launching: set[int] = set()
@@ -325,6 +326,8 @@ class JobEngine:
                 await self.hub_api.delete_token(user.name, run.run_token_id)
         except Exception as e:  # noqa: BLE001 - the run is over either way
             log.warning("could not revoke the token of run %s: %s", run.id, e)
+        if self.hub_auth is not None:
+            forget_cached_identities(self.hub_auth)
         run.run_token_id = None
         db.commit()
 

@@ -88,6 +88,14 @@ def _image(body: dict) -> tuple[int | None, str | None, str | None]:
     return v.integer(image, "registryId"), name, tag
 
 
+def parent_ids(body: dict) -> list[int]:
+    """``parentIds``: integers, or digit strings as the upstream CLI sends its ``-pid`` values."""
+    value = body.get("parentIds")
+    if isinstance(value, list):
+        value = [int(x) if isinstance(x, str) and re.fullmatch(r"[0-9]{1,18}", x) else x for x in value]
+    return v.integer_list({"parentIds": value}, "parentIds")
+
+
 def _parents(db, tenant: Tenant, kind: JobKind, ids: list[int]) -> list[Run]:
     parents = []
     for parent_id in ids:
@@ -116,7 +124,7 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
         raise InvalidInput(f"Unknown partition {partition!r}; this tenant has: {', '.join(partitions) or 'none'}")
     dataset_id = v.integer(body, "dataSetId", required=kind.input_layout == "dataset")
     dataset = get_dataset(db, tenant, dataset_id) if dataset_id is not None else None
-    parents = _parents(db, tenant, kind, v.integer_list(body, "parentIds"))
+    parents = _parents(db, tenant, kind, parent_ids(body))
     git_id, owner, repository, branch, commit = _git_model(db, tenant, body)
     registry_id, image, tag = _image(body)
     options = parse_options(body.get("options"))

@@ -241,3 +241,12 @@ def test_copy_run_with_overrides(lab):
     assert copy["dataSet"]["id"] == lab["dataset"]["id"] and copy["status"] == "Completed"
     assert "first-b" in api.get(f"/training/{copy['id']}/log").text
     assert api.post(f"/training/{first['id']}/copy-run", {"cpu": 0}).status_code == 400
+
+
+def test_container_files_listing_stops_at_10000_and_says_so(lab):
+    api = lab["api"]
+    run = submit(lab, "mkdir /kqi/output/many && cd /kqi/output/many && seq -f 'f%05g' 1 10001 | xargs touch")
+    assert wait_for(api, run["id"])["status"] == "Completed"
+    listing = api.get(f"/training/{run['id']}/container-files", params={"path": "/many"}).json()
+    assert listing["exceeded"] is True and len(listing["files"]) == 10000
+    assert api.get(f"/training/{run['id']}/container-files", params={"path": "/../x"}).status_code == 400

@@ -250,3 +250,16 @@ def test_container_files_listing_stops_at_10000_and_says_so(lab):
     listing = api.get(f"/training/{run['id']}/container-files", params={"path": "/many"}).json()
     assert listing["exceeded"] is True and len(listing["files"]) == 10000
     assert api.get(f"/training/{run['id']}/container-files", params={"path": "/../x"}).status_code == 400
+
+
+def test_user_cancel_of_running_and_pending_runs(lab):
+    api, admin = lab["api"], lab["admin"]
+    admin.post("/admin/quotas", [{"tenantId": lab["tenant"]["id"], "cpu": 1}])
+    running = submit(lab, "sleep 300")
+    waiting = submit(lab, "true")
+    wait_for(api, running["id"], statuses=("Running",))
+    assert api.post(f"/training/{waiting['id']}/user-cancel").json()["status"] == "UserCanceled"
+    api.post(f"/training/{running['id']}/user-cancel")
+    done = wait_for(api, running["id"], timeout=30)
+    assert done["status"] == "UserCanceled" and done["statusType"] == "Closed"
+    assert api.post(f"/training/{running['id']}/halt").status_code == 409

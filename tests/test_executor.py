@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO, require_or_skip
+from conftest import REPO, require_or_skip, wait_until
 from kqi_services.executor import LocalExecutor, Mount, RunActive, RunExists, RunNotFound, RunSpec, SpecError
 from kqi_services.executor.cgroups import Hierarchy, RunCgroup, is_zombie_or_gone, probe_hierarchies
 from kqi_services.executor.supervisor import RUNNING_FILE, supervisor_pid
@@ -39,13 +39,7 @@ def new_id(prefix="training") -> str:
 
 
 def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, what, interval)
 
 
 def wait_finished(executor, run_id, timeout=15.0):

@@ -27,7 +27,7 @@ import zipfile
 import pytest
 import requests
 
-from conftest import Api, Platform, _process_tree, require_or_skip, unique
+from conftest import Api, Platform, _process_tree, require_or_skip, unique, wait_until
 from kqi_services.executor import LocalExecutor, Mount, RunSpec
 from kqi_services.executor.cgroups import choose_hierarchies, probe_hierarchies
 from test_data_api import upload
@@ -119,16 +119,6 @@ def run_processes(platform: Platform, run_id: int) -> dict[int, str]:
         elif environ(pid).get("TRAINING_ID") == str(run_id) and "KQI_TOKEN" in environ(pid):
             found[pid] = "run"
     return found
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def answering(api: Api, run_id: int):

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from test_data_api import FORM, upload
-from test_job_durability import service_pid, wait_until
+from conftest import wait_until
+from test_job_durability import service_pid
 
 pytestmark = pytest.mark.platform
 

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from conftest import unique
-from upstream import Cli, field, require_upstream_cli
+from upstream import Cli, cli_login, field, require_upstream_cli
 
 pytestmark = pytest.mark.upstream
 
@@ -47,14 +47,8 @@ class Member:
 def member(platform, tmp_path, new_tenant, new_user) -> Member:
     tenant = new_tenant(displayName="Data tenant")
     user = new_user([{"id": tenant["id"], "default": True}])
-    home = tmp_path / "home"
-    home.mkdir()
-    cli = Cli(str(home), platform.url + "/services/kqi")
-    r = cli.login(user["name"], user["password"])
-    assert field(r.stdout, "tenant") == tenant["name"]
-    with open(home / ".kqi" / "config.json") as f:
-        token = json.load(f)["token"]
-    return Member(cli, platform.api(token), tenant, user)
+    cli, api = cli_login(platform, tmp_path / "home", tenant, user)
+    return Member(cli, api, tenant, user)
 
 
 def write(path, payload: bytes) -> str:

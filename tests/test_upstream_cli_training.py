@@ -25,7 +25,7 @@ import pytest
 
 from conftest import unique
 from test_data_api import upload
-from upstream import Cli, field, require_upstream_cli
+from upstream import Cli, cli_login, field, require_upstream_cli
 
 pytestmark = pytest.mark.upstream
 
@@ -151,13 +151,7 @@ class Member:
 def member(platform, tmp_path, new_tenant, new_user, model_repo) -> Member:
     tenant = new_tenant(displayName="Training tenant", gitIds=[1, model_repo["id"]], defaultGitId=model_repo["id"])
     user = new_user([{"id": tenant["id"], "default": True}])
-    home = tmp_path / "home"
-    home.mkdir()
-    cli = Cli(str(home), platform.url + "/services/kqi")
-    r = cli.login(user["name"], user["password"])
-    assert field(r.stdout, "tenant") == tenant["name"]
-    with open(home / ".kqi" / "config.json") as f:
-        api = platform.api(json.load(f)["token"])
+    cli, api = cli_login(platform, tmp_path / "home", tenant, user)
     data = api.post("/data", {"name": "inputs"}).json()
     ticket = upload(api, "x.csv", b"a,b\n1,2\n")
     r = api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})

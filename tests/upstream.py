@@ -50,3 +50,15 @@ def field(out: str, key: str) -> str:
     m = re.search(rf"^{re.escape(key)}:[ ]?(.*)$", out, re.M)
     assert m, f"no {key!r} in:\n{out}"
     return m.group(1)
+
+
+def cli_login(platform, home, tenant: dict, user: dict):
+    """The upstream CLI logged in as ``user`` in its own HOME; (cli, the API with the CLI's token)."""
+    import json
+
+    home.mkdir(exist_ok=True)
+    cli = Cli(str(home), platform.url + "/services/kqi")
+    r = cli.login(user["name"], user["password"])
+    assert field(r.stdout, "tenant") == tenant["name"]
+    with open(home / ".kqi" / "config.json") as f:
+        return cli, platform.api(json.load(f)["token"])

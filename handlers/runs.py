@@ -10,26 +10,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 from sqlalchemy import exists, select
 
 from kqi_services import validation as v
 from kqi_services.apimodels import audit_model, timestamp
+from kqi_services.datasets import mark_used
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
+from kqi_services.jobs.engine import node_views, run_request
 from kqi_services.jobs.runtime import RunPaths
-from kqi_services.jobs.submission import build_run
-from kqi_services.listing import Page, apply_standard_filters, count, text_filter
+from kqi_services.jobs.submission import RUN_NAME, build_run
+from kqi_services.listing import apply_standard_filters, text_filter
 from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, Upload, utcnow
 from kqi_services.scheduler import queue_positions
 from kqi_services.storage import signing
 
 from .base import APIHandler
-from .files import FileSender
 from .cluster import partitions_of, visible_nodes
+from .files import FileSender
 
 MAX_LISTED_ENTRIES = 10_000
 LOG_CHUNK = 1024 * 1024
@@ -116,8 +120,6 @@ class RunBase(APIHandler):
     def queue_position(self, run: Run) -> int | None:
         if run.status != st.PENDING:
             return None
-        from kqi_services.jobs.engine import run_request
-
         pending = self.db.scalars(select(Run).where(Run.status == st.PENDING)).all()
         return queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
 
@@ -136,9 +138,6 @@ class RunSubmitHandler(RunBase):
         self.submit(self.get_json_body())
 
     def submit(self, body) -> None:
-        from kqi_services.datasets import mark_used
-        from kqi_services.jobs.engine import node_views
-
         tenant = self.require_tenant()
         run = build_run(self.db, self.kind, tenant, self.principal.user, body, node_views(self.db, []),
                         partitions_of(visible_nodes(self.db, tenant)))
@@ -205,10 +204,7 @@ class RunListHandler(RunBase):
         # the upstream CLI sends `--tag a --tag b` as one csv value (tag=a,b); a tag never holds a comma
         for tag in [t for arg in self.get_query_arguments("tag") for t in arg.split(",") if t]:
             query = query.where(exists().where(RunTag.run_id == Run.id, RunTag.tag == tag))
-        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
-        query = query.order_by(Run.id.desc())
-        self.set_header("X-Total-Count", str(count(self.db, query)))
-        self.write_json([self.index_model(r) for r in self.db.scalars(page.apply(query))])
+        self.write_json([self.index_model(r) for r in self.page_of(query.order_by(Run.id.desc()))])
 
 
 class RunHandler(RunBase):
@@ -221,8 +217,6 @@ class RunHandler(RunBase):
         body = v.require_object(self.get_json_body())
         if body.get("name") is not None:
             name = v.string(body, "name", required=True, max_length=30)
-            from kqi_services.jobs.submission import RUN_NAME
-
             if not RUN_NAME.match(name):
                 raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
             run.name = name
@@ -255,8 +249,6 @@ class RunHandler(RunBase):
 
 
 def _remove_tree(path: str) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -381,8 +373,6 @@ class ContainerFilesHandler(RunBase):
 
 
 def _utc(epoch: float):
-    from datetime import datetime, timezone
-
     return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
 
 

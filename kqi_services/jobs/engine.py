@@ -102,7 +102,10 @@ class JobEngine:
         self._wake.set()
 
     async def _loop(self) -> None:
-        await self.reattach()
+        try:
+            await self.reattach()
+        except Exception:  # noqa: BLE001 - the queue must run even if one old run cannot be followed
+            log.exception("re-attaching to runs failed")
         while True:
             # while runs are active their ends are polled often (reading a file per run)
             try:

@@ -8,25 +8,11 @@ from sqlalchemy import distinct, select
 
 from kqi_services import data as core
 from kqi_services import validation as v
-from kqi_services.apimodels import audit_model
+from kqi_services.apimodels import data_model
 from kqi_services.errors import NotFound
 from kqi_services.orm import Data, DataFile, DataTag
 
 from .base import APIHandler
-
-
-def data_model(data: Data) -> dict:
-    return {
-        **audit_model(data),
-        "id": data.id,
-        "displayId": data.display_id,
-        "name": data.name,
-        "memo": data.memo,
-        "isRaw": data.is_raw,
-        "parentDataId": data.parent_data_id,
-        "parentDataName": None,
-        "tags": sorted(t.tag for t in data.tags),
-    }
 
 
 class DataBase(APIHandler):

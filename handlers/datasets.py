@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from kqi_services import datasets as core
 from kqi_services import validation as v
-from kqi_services.apimodels import audit_model
+from kqi_services.apimodels import data_model, dataset_model
 from kqi_services.orm import Data, DataSet
 from kqi_services.staging import data_files, dataset_layout
 
 from .base import APIHandler
-from .data import data_model
-
-
-def dataset_model(dataset: DataSet) -> dict:
-    return {
-        **audit_model(dataset),
-        "id": dataset.id,
-        "displayId": dataset.display_id,
-        "name": dataset.name,
-        "memo": dataset.memo,
-        "isFlat": dataset.is_flat,
-    }
 
 
 class DataTypesHandler(APIHandler):

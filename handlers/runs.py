@@ -17,7 +17,7 @@ from urllib.parse import quote
 from sqlalchemy import exists, select
 
 from kqi_services import validation as v
-from kqi_services.apimodels import audit_model, timestamp
+from kqi_services.apimodels import audit_model, dataset_model, timestamp
 from kqi_services.datasets import mark_used
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
@@ -72,8 +72,7 @@ class RunBase(APIHandler):
             "status": run.status,
             "favorite": run.favorite,
             "fullName": full_name(run),
-            "dataSet": {"id": dataset.id, "displayId": dataset.display_id, "name": dataset.name,
-                        "memo": dataset.memo, "isFlat": dataset.is_flat} if dataset else None,
+            "dataSet": dataset_model(dataset) if dataset else None,
             "entryPoint": run.entry_point,
             "parentFullNameList": [full_name(p) for p in parents if p],
             "tags": [t.tag for t in run.tags],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .orm import GitEndpoint, Membership, Node, RegistryEndpoint, Role, StorageEndpoint, Tenant, User
+from .orm import Data, DataSet, GitEndpoint, Membership, Node, RegistryEndpoint, Role, StorageEndpoint, Tenant, User
 
 GIT_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "GitHub", 3: "GitLabCom", 4: "Gitea"}
 REGISTRY_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "DockerHub", 3: "NvidiaGPUCloud", 4: "PrivateDockerRegistry"}
@@ -216,4 +216,29 @@ def node_resource_model(node: Node) -> dict:
         "allocatableCpu": node.cpu,
         "allocatableMemory": node.memory_gb,
         "allocatableGpu": node.gpu,
+    }
+
+
+def data_model(data: Data) -> dict:
+    return {
+        **audit_model(data),
+        "id": data.id,
+        "displayId": data.display_id,
+        "name": data.name,
+        "memo": data.memo,
+        "isRaw": data.is_raw,
+        "parentDataId": data.parent_data_id,
+        "parentDataName": None,
+        "tags": sorted(t.tag for t in data.tags),
+    }
+
+
+def dataset_model(dataset: DataSet) -> dict:
+    return {
+        **audit_model(dataset),
+        "id": dataset.id,
+        "displayId": dataset.display_id,
+        "name": dataset.name,
+        "memo": dataset.memo,
+        "isFlat": dataset.is_flat,
     }

@@ -33,6 +33,13 @@ class DataBase(APIHandler):
             self._url_base_value = self.service_url_base()
         return self._url_base_value
 
+    def drop_unreferenced(self, tenant, paths):
+        """Remove the bytes of stored paths nothing names any more."""
+        store = self.store_for(tenant)
+        for path in paths:
+            if not core.stored_path_in_use(self.db, path):
+                store.delete(path)
+
     def with_url(self) -> bool:
         return self.get_query_argument("withUrl", "false").lower() == "true"
 
@@ -68,12 +75,6 @@ class DataHandler(DataBase):
         self.drop_unreferenced(tenant, paths)
         self.set_status(204)
         self.finish()
-
-    def drop_unreferenced(self, tenant, paths):
-        store = self.store_for(tenant)
-        for path in paths:
-            if self.db.scalar(select(DataFile.id).where(DataFile.stored_path == path).limit(1)) is None:
-                store.delete(path)
 
 
 class DataTagHandler(DataBase):
@@ -145,8 +146,7 @@ class DataFileHandler(DataBase):
         path = row.stored_path
         self.db.delete(row)
         self.db.commit()
-        if self.db.scalar(select(DataFile.id).where(DataFile.stored_path == path).limit(1)) is None:
-            self.store_for(tenant).delete(path)
+        self.drop_unreferenced(tenant, [path])
         self.set_status(204)
         self.finish()
 

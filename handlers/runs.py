@@ -18,6 +18,7 @@ from sqlalchemy import exists, select
 
 from kqi_services import validation as v
 from kqi_services.apimodels import audit_model, dataset_model, timestamp
+from kqi_services.data import completed_upload
 from kqi_services.datasets import mark_used
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
@@ -27,7 +28,7 @@ from kqi_services.jobs.engine import node_views, run_request
 from kqi_services.jobs.runtime import RunPaths
 from kqi_services.jobs.submission import RUN_NAME, build_run
 from kqi_services.listing import apply_standard_filters, text_filter
-from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, Upload, utcnow
+from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, utcnow
 from kqi_services.scheduler import queue_positions
 from kqi_services.storage import signing
 
@@ -242,13 +243,9 @@ class RunHandler(RunBase):
             self.settings["executor"].cleanup(self.kind.run_key(run.id))
         except RunNotFound:
             pass
-        _remove_tree(paths.root)
+        shutil.rmtree(paths.root, ignore_errors=True)
         self.set_status(204)
         self.finish()
-
-
-def _remove_tree(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class RunActionHandler(RunBase):
@@ -285,9 +282,7 @@ class RunFilesHandler(RunBase):
         body = v.require_object(self.get_json_body())
         name = v.safe_file_name(v.field(body, "fileName", str, required=True))
         stored_path = v.string(body, "storedPath", required=True, strip=False)
-        upload = self.db.scalar(select(Upload).where(Upload.stored_path == stored_path))
-        if upload is None or upload.tenant_id != tenant.id or upload.completed_at is None:
-            raise InvalidInput(f"storedPath {stored_path!r} is not a completed upload of this tenant")
+        upload = completed_upload(self.db, tenant, stored_path)
         if any(f.file_name == name for f in run.files):
             raise Conflict(f"A file named {name!r} is already attached")
         row = RunFile(run_id=run.id, file_name=name, stored_path=stored_path, size=upload.size or 0,

@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, select
 from . import validation as v
 from .errors import Conflict, InvalidInput, NotFound
 from .listing import apply_standard_filters
-from .orm import Data, DataFile, DataSetEntry, DataTag, Tenant, Upload
+from .orm import Data, DataFile, DataSetEntry, DataTag, RunFile, Tenant, Upload
 
 MAX_FILES_PER_DATA = 10_000
 
@@ -103,6 +103,22 @@ def parse_new_files(body) -> list[tuple[str, str]]:
     return parsed
 
 
+def completed_upload(db, tenant: Tenant, stored_path: str) -> Upload:
+    """The finished upload behind ``stored_path``; InvalidInput unless this tenant completed it."""
+    upload = db.scalar(select(Upload).where(Upload.stored_path == stored_path))
+    if upload is None or upload.tenant_id != tenant.id:
+        raise InvalidInput(f"storedPath {stored_path!r} was not issued to this tenant")
+    if upload.completed_at is None:
+        raise InvalidInput(f"The upload of {stored_path!r} is not complete")
+    return upload
+
+
+def stored_path_in_use(db, stored_path: str) -> bool:
+    """Whether a data file or a run's attached file still names these bytes."""
+    return any(db.scalar(select(model.id).where(model.stored_path == stored_path).limit(1)) is not None
+               for model in (DataFile, RunFile))
+
+
 def add_files(db, tenant: Tenant, data: Data, files: list[tuple[str, str]], actor: str) -> list[DataFile]:
     """Register uploaded files: each stored path must come from a completed upload of this tenant."""
     existing = set(db.scalars(select(DataFile.file_name).where(DataFile.data_id == data.id)))
@@ -112,11 +128,7 @@ def add_files(db, tenant: Tenant, data: Data, files: list[tuple[str, str]], acto
     for name, stored_path in files:
         if name in existing:
             raise Conflict(f"Data {data.id} already has a file named {name!r}")
-        upload = db.scalar(select(Upload).where(Upload.stored_path == stored_path))
-        if upload is None or upload.tenant_id != tenant.id:
-            raise InvalidInput(f"storedPath {stored_path!r} was not issued to this tenant")
-        if upload.completed_at is None:
-            raise InvalidInput(f"The upload of {stored_path!r} is not complete")
+        upload = completed_upload(db, tenant, stored_path)
         row = DataFile(data_id=data.id, file_name=name, stored_path=stored_path, size=upload.size or 0,
                        sha256=upload.sha256, created_by=actor, modified_by=actor)
         db.add(row)

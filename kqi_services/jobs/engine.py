@@ -27,7 +27,7 @@ from ..executor.spec import Mount, RunSpec
 from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
 from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
 from ..scheduler import JobRequest, NodeView, Resources, plan
-from ..staging import dataset_layout, stage
+from ..staging import StagedFile, dataset_layout, stage
 from ..tokens import bind_token, forget_cached_identities
 from . import status as st
 from .kinds import KINDS, JobKind
@@ -235,8 +235,6 @@ class JobEngine:
             )
 
     def stage_attachments(self, db, run: Run, store, paths: RunPaths) -> None:
-        from ..staging import StagedFile
-
         layout = [StagedFile(f.file_name, f.stored_path, f.file_name, f.size) for f in run.files]
         if layout:
             stage(layout, store, paths.attach, self.server_url)

@@ -1,0 +1,63 @@
+"""``kqi notebook``: upstream's ``halt``, plus list, get, endpoint, delete of notebook records."""
+
+from __future__ import annotations
+
+import click
+
+from .output import emit, json_option, pp_table, show_model, state
+
+
+@click.group()
+def notebook():
+    """Create and manage KAMONOHASHI notebook"""
+
+
+@notebook.command("list")
+@click.option("--count", type=click.IntRange(1, 10000), default=1000, show_default=True,
+              help="Maximum number of notebooks to list")
+@click.option("--id", help="id")
+@click.option("--name", help="name")
+@click.option("--created-at", help="created at")
+@click.option("--created-by", help="created by")
+@click.option("--memo", help="memo")
+@click.option("--status", help="status")
+@json_option
+def list_notebooks(count, id, name, created_at, created_by, memo, status, as_json):
+    """List notebooks filtered by conditions"""
+    result = state().client.notebooks.list(count=count, id=id, name=name, created_at=created_at,
+                                           created_by=created_by, memo=memo, status=status)
+    return emit(result, lambda: pp_table(["id", "name", "created_at", "created_by", "memo", "status"],
+                                         [[x["id"], x["name"], x.get("createdAt"), x.get("createdBy"),
+                                           x.get("memo"), x.get("status")] for x in result]), as_json)
+
+
+@notebook.command()
+@click.argument("id", type=int)
+@json_option
+def get(id, as_json):
+    """Get details of a notebook"""
+    return show_model(state().client.notebooks.get(id), as_json)
+
+
+@notebook.command()
+@click.argument("id", type=int)
+@json_option
+def endpoint(id, as_json):
+    """Get the endpoint of a running notebook"""
+    return show_model(state().client.notebooks.endpoint(id), as_json)
+
+
+@notebook.command()
+@click.argument("id", type=int)
+def halt(id):
+    """Halt notebook"""
+    result = state().client.notebooks.halt(id)
+    return emit(result, lambda: click.echo(f"halted {result['id']}"))
+
+
+@notebook.command()
+@click.argument("id", type=int)
+def delete(id):
+    """Delete a notebook record"""
+    state().client.notebooks.delete(id)
+    return emit(id, lambda: click.echo(f"deleted {id}"))

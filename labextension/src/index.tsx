@@ -1,0 +1,65 @@
+/**
+ * KQI Hub panels for JupyterLab: Data, Datasets, Trainings and Notebooks in
+ * the left sidebar, each with the tenant switcher; a run's shell opens in
+ * the main area. Everything goes through the server extension under `kqi/`.
+ */
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { MainAreaWidget, ReactWidget } from '@jupyterlab/apputils';
+import { LabIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { KqiModel } from './model';
+import { DataPanel } from './panels/data';
+import { DatasetsPanel } from './panels/datasets';
+import { NotebooksPanel } from './panels/notebooks';
+import { ShellView } from './panels/runview';
+import { IRunActions, TrainingsPanel } from './panels/trainings';
+
+function icon(name: string, letter: string): LabIcon {
+  return new LabIcon({
+    name: `kqi-hub:${name}`,
+    svgstr:
+      '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+      '<rect x="2" y="2" width="20" height="20" rx="4" fill-opacity="0.25"/>' +
+      `<text x="12" y="17" font-size="13" font-family="sans-serif" text-anchor="middle">${letter}</text></g></svg>`
+  });
+}
+
+function panel(id: string, label: string, letter: string, rank: number, body: JSX.Element, app: JupyterFrontEnd): void {
+  const widget = ReactWidget.create(body);
+  widget.id = `kqi-${id}`;
+  widget.addClass('kqi-sidebar');
+  widget.title.icon = icon(id, letter);
+  widget.title.caption = `KQI ${label}`;
+  app.shell.add(widget, 'left', { rank });
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'kqi-hub-labextension:panels',
+  description: 'KQI Hub panels: data, datasets, trainings, notebooks and the tenant switcher',
+  autoStart: true,
+  optional: [ILabShell],
+  activate: (app: JupyterFrontEnd) => {
+    const model = new KqiModel();
+    const actions: IRunActions = {
+      openUrl: (url: string) => {
+        window.open(url, '_blank', 'noopener');
+      },
+      openShell: (kind: string, id: number) => {
+        const content = ReactWidget.create(<ShellView kind={kind} id={id} />);
+        const widget = new MainAreaWidget({ content });
+        widget.id = `kqi-shell-${kind}-${id}-${Date.now()}`;
+        widget.title.label = `Shell: ${kind} ${id}`;
+        widget.title.closable = true;
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+      }
+    };
+    panel('data', 'Data', 'D', 600, <DataPanel model={model} />, app);
+    panel('datasets', 'Datasets', 'S', 601, <DatasetsPanel model={model} />, app);
+    panel('trainings', 'Trainings', 'T', 602, <TrainingsPanel model={model} actions={actions} />, app);
+    panel('notebooks', 'Notebooks', 'N', 603, <NotebooksPanel model={model} openUrl={actions.openUrl} />, app);
+  }
+};
+
+export default plugin;

@@ -1,0 +1,264 @@
+/**
+ * The Data panel: list with filters, details with file downloads, upload with
+ * progress into new data, delete.
+ */
+import * as React from 'react';
+
+import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
+import { jsonBody, requestAPI, requestPage } from '../handler';
+import { KqiModel } from '../model';
+import { uploadFile } from '../upload';
+
+export interface IData {
+  id: number;
+  name: string;
+  memo?: string;
+  tags: string[];
+  createdAt?: string;
+  createdBy?: string;
+}
+
+interface IDataFile {
+  fileId: number;
+  fileName: string;
+  fileSize: number;
+  url: string | null;
+}
+
+interface IPendingFile {
+  file: File;
+  done: number;
+  storedPath?: string;
+  error?: string;
+}
+
+function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) {
+    bytes /= 1024;
+    i++;
+  }
+  return `${i ? bytes.toFixed(1) : bytes} ${units[i]}`;
+}
+
+/** A progress bar with its percentage, as an accessible progressbar. */
+export function ProgressBar(props: { done: number; total: number; label: string }): JSX.Element {
+  const pct = props.total ? Math.floor((100 * props.done) / props.total) : 100;
+  return (
+    <div className="kqi-progress" role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100} aria-label={props.label}>
+      <div className="kqi-progress-bar" style={{ width: `${pct}%` }} />
+      <span className="kqi-progress-text">
+        {props.label} {pct}%
+      </span>
+    </div>
+  );
+}
+
+function NewData(props: { onCreated: (d: IData) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [name, setName] = React.useState('');
+  const [memo, setMemo] = React.useState('');
+  const [tags, setTags] = React.useState('');
+  const [files, setFiles] = React.useState<IPendingFile[]>([]);
+  const [busy, setBusy] = React.useState(false);
+
+  const update = (file: File, change: Partial<IPendingFile>) =>
+    setFiles(old => old.map(f => (f.file === file ? { ...f, ...change } : f)));
+
+  const pick = (list: FileList | null) => {
+    const picked = Array.from(list ?? []);
+    setFiles(old => [...old, ...picked.map(file => ({ file, done: 0 }))]);
+    for (const file of picked) {
+      uploadFile(file, done => update(file, { done }))
+        .then(ticket => update(file, { storedPath: ticket.storedPath, done: file.size }))
+        .catch(e => {
+          update(file, { error: String((e as Error).message) });
+          props.onError(e);
+        });
+    }
+  };
+
+  const ready = name.trim() && files.length > 0 && files.every(f => f.storedPath);
+  const create = async () => {
+    setBusy(true);
+    try {
+      const data = await requestAPI<IData>(
+        'data',
+        jsonBody('POST', {
+          name: name.trim(),
+          memo,
+          tags: tags.split(',').map(t => t.trim()).filter(Boolean)
+        })
+      );
+      await requestAPI(
+        `data/${data.id}/files`,
+        jsonBody('POST', { files: files.map(f => ({ fileName: f.file.name, storedPath: f.storedPath })) })
+      );
+      props.onCreated(data);
+    } catch (e) {
+      props.onError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="kqi-form kqi-new-data">
+      <h3>New data</h3>
+      <label>
+        Name <input className="kqi-data-name" value={name} onChange={e => setName(e.target.value)} />
+      </label>
+      <label>
+        Memo <input value={memo} onChange={e => setMemo(e.target.value)} />
+      </label>
+      <label>
+        Tags <input placeholder="a, b" value={tags} onChange={e => setTags(e.target.value)} />
+      </label>
+      <label>
+        Files <input className="kqi-file-input" type="file" multiple onChange={e => pick(e.target.files)} />
+      </label>
+      {files.map(f => (
+        <div key={f.file.name + f.file.size + f.file.lastModified} className="kqi-upload">
+          <ProgressBar done={f.done} total={f.file.size} label={f.file.name} />
+          {f.error ? <span className="kqi-upload-error">{f.error}</span> : f.storedPath ? <span className="kqi-upload-done">uploaded</span> : null}
+        </div>
+      ))}
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-accept kqi-create-data" disabled={!ready || busy} onClick={create}>
+          Create data
+        </button>
+        <button className="jp-mod-styled" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [files, setFiles] = React.useState<IDataFile[] | null>(null);
+  React.useEffect(() => {
+    setFiles(null);
+    requestAPI<IDataFile[]>(`data/${props.data.id}/files`, {}, { withUrl: true }).then(setFiles, props.onError);
+  }, [props.data.id]);
+  const remove = async () => {
+    if (!window.confirm(`Delete data ${props.data.id}:${props.data.name}?`)) {
+      return;
+    }
+    try {
+      await requestAPI(`data/${props.data.id}`, { method: 'DELETE' });
+      props.onDeleted();
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  const d = props.data;
+  return (
+    <div className="kqi-detail-pane">
+      <Details
+        rows={[
+          ['ID', d.id],
+          ['Name', d.name],
+          ['Memo', d.memo],
+          ['Tags', d.tags.join(', ')],
+          ['Created', `${d.createdAt ?? ''} ${d.createdBy ?? ''}`]
+        ]}
+      />
+      <h4>Files</h4>
+      <ul className="kqi-files">
+        {files === null ? <li>Loading…</li> : null}
+        {(files ?? []).map(f => (
+          <li key={f.fileId}>
+            <a href={f.url ?? undefined} download={f.fileName}>
+              {f.fileName}
+            </a>{' '}
+            <span className="kqi-dim">{formatSize(f.fileSize)}</span>
+          </li>
+        ))}
+      </ul>
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-warn kqi-delete" onClick={remove}>
+          Delete
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function DataPanel(props: { model: KqiModel }): JSX.Element {
+  const [error, setError, clearError] = useErrors();
+  const [name, setName] = React.useState('');
+  const [tag, setTag] = React.useState('');
+  const [reload, setReload] = React.useState(0);
+  const [tenant, setTenant] = React.useState(0);
+  const [selected, setSelected] = React.useState<IData | null>(null);
+  const [creating, setCreating] = React.useState(false);
+  React.useEffect(() => {
+    const changed = () => {
+      setSelected(null);
+      setTenant(t => t + 1);
+    };
+    props.model.changed.connect(changed);
+    return () => {
+      props.model.changed.disconnect(changed);
+    };
+  }, []);
+  const refresh = () => setReload(r => r + 1);
+
+  return (
+    <div className="kqi-panel kqi-data-panel">
+      <TenantSwitcher model={props.model} onError={setError} />
+      <div className="kqi-toolbar">
+        <h2>Data</h2>
+        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
+          New data
+        </button>
+        <button className="jp-mod-styled" onClick={refresh}>
+          Reload
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={clearError} />
+      {creating ? (
+        <NewData
+          onError={setError}
+          onCancel={() => setCreating(false)}
+          onCreated={d => {
+            setCreating(false);
+            clearError();
+            setSelected(d);
+            refresh();
+          }}
+        />
+      ) : null}
+      <div className="kqi-filters">
+        <FilterBox placeholder="Name" onChange={setName} />
+        <FilterBox placeholder="Tag" onChange={setTag} />
+      </div>
+      <VirtualList<IData>
+        version={`${name}|${tag}|${reload}|${tenant}`}
+        fetchPage={(page, perPage) => requestPage<IData>('data', { Name: name, tag, page, perPage })}
+        rowKey={d => d.id}
+        selected={selected?.id}
+        onSelect={setSelected}
+        onError={setError}
+        dragData={d => JSON.stringify({ id: d.id, name: d.name })}
+        renderRow={d => (
+          <>
+            <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
+            <span className="kqi-dim">{d.tags.join(' ')}</span>
+          </>
+        )}
+      />
+      {selected ? (
+        <DataDetails
+          data={selected}
+          onError={setError}
+          onDeleted={() => {
+            setSelected(null);
+            refresh();
+          }}
+        />
+      ) : null}
+    </div>
+  );
+}

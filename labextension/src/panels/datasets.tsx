@@ -1,0 +1,257 @@
+/**
+ * The Datasets panel: list with filters, details, delete, and building a
+ * dataset by dragging data from the "All data" list into training,
+ * validation and testing.
+ */
+import * as React from 'react';
+
+import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
+import { jsonBody, requestAPI, requestPage } from '../handler';
+import { KqiModel } from '../model';
+import { IData } from './data';
+
+interface IDataset {
+  id: number;
+  name: string;
+  memo?: string;
+  createdAt?: string;
+  createdBy?: string;
+  isLocked?: boolean;
+  entries?: Record<string, IData[]>;
+  flatEntries?: IData[];
+}
+
+interface IRef {
+  id: number;
+  name: string;
+}
+
+function DropZone(props: {
+  type: string;
+  items: IRef[];
+  onDrop: (item: IRef) => void;
+  onRemove: (item: IRef) => void;
+}): JSX.Element {
+  const [over, setOver] = React.useState(false);
+  return (
+    <div
+      className={`kqi-dropzone kqi-drop-${props.type}` + (over ? ' kqi-over' : '')}
+      onDragOver={e => {
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'copy';
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={e => {
+        e.preventDefault();
+        setOver(false);
+        const raw = e.dataTransfer.getData('application/x-kqi-data');
+        if (raw) {
+          props.onDrop(JSON.parse(raw));
+        }
+      }}
+    >
+      <div className="kqi-dropzone-title">
+        {props.type} ({props.items.length})
+      </div>
+      {props.items.map(item => (
+        <div key={item.id} className="kqi-chip">
+          {item.id}:{item.name}{' '}
+          <button className="kqi-link" title="Remove" onClick={() => props.onRemove(item)}>
+            ×
+          </button>
+        </div>
+      ))}
+      {props.items.length === 0 ? <div className="kqi-dim">drop data here</div> : null}
+    </div>
+  );
+}
+
+const TYPES = ['training', 'validation', 'testing'];
+
+function NewDataset(props: { onCreated: (d: IDataset) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [name, setName] = React.useState('');
+  const [memo, setMemo] = React.useState('');
+  const [filter, setFilter] = React.useState('');
+  const [entries, setEntries] = React.useState<Record<string, IRef[]>>({ training: [], validation: [], testing: [] });
+  const add = (type: string, item: IRef) =>
+    setEntries(old => (old[type].some(i => i.id === item.id) ? old : { ...old, [type]: [...old[type], item] }));
+  const remove = (type: string, item: IRef) =>
+    setEntries(old => ({ ...old, [type]: old[type].filter(i => i.id !== item.id) }));
+  const create = async () => {
+    const body = {
+      name: name.trim(),
+      memo,
+      entries: Object.fromEntries(TYPES.map(t => [t, entries[t].map(i => ({ id: i.id }))]))
+    };
+    try {
+      props.onCreated(await requestAPI<IDataset>('datasets', jsonBody('POST', body)));
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  return (
+    <div className="kqi-form kqi-new-dataset">
+      <h3>New dataset</h3>
+      <label>
+        Name <input className="kqi-dataset-name" value={name} onChange={e => setName(e.target.value)} />
+      </label>
+      <label>
+        Memo <input value={memo} onChange={e => setMemo(e.target.value)} />
+      </label>
+      <div className="kqi-builder">
+        <div className="kqi-builder-all">
+          <div className="kqi-dropzone-title">All data</div>
+          <FilterBox placeholder="Name" onChange={setFilter} />
+          <div className="kqi-builder-list">
+            <VirtualList<IData>
+              version={filter}
+              fetchPage={(page, perPage) => requestPage<IData>('data', { Name: filter, page, perPage })}
+              rowKey={d => d.id}
+              onError={props.onError}
+              dragData={d => JSON.stringify({ id: d.id, name: d.name })}
+              renderRow={d => (
+                <span className="kqi-draggable">
+                  {d.id}:{d.name}
+                </span>
+              )}
+            />
+          </div>
+        </div>
+        <div className="kqi-builder-zones">
+          {TYPES.map(t => (
+            <DropZone key={t} type={t} items={entries[t]} onDrop={i => add(t, i)} onRemove={i => remove(t, i)} />
+          ))}
+        </div>
+      </div>
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-accept kqi-create-dataset" disabled={!name.trim()} onClick={create}>
+          Create dataset
+        </button>
+        <button className="jp-mod-styled" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [dataset, setDataset] = React.useState<IDataset | null>(null);
+  React.useEffect(() => {
+    setDataset(null);
+    requestAPI<IDataset>(`datasets/${props.id}`).then(setDataset, props.onError);
+  }, [props.id]);
+  if (!dataset) {
+    return <div className="kqi-detail-pane">Loading…</div>;
+  }
+  const remove = async () => {
+    if (!window.confirm(`Delete dataset ${dataset.id}:${dataset.name}?`)) {
+      return;
+    }
+    try {
+      await requestAPI(`datasets/${dataset.id}`, { method: 'DELETE' });
+      props.onDeleted();
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  const groups = Object.entries(dataset.entries ?? {});
+  if (dataset.flatEntries?.length) {
+    groups.push(['(flat)', dataset.flatEntries]);
+  }
+  return (
+    <div className="kqi-detail-pane kqi-dataset-details">
+      <Details
+        rows={[
+          ['ID', dataset.id],
+          ['Name', dataset.name],
+          ['Memo', dataset.memo],
+          ['Locked', dataset.isLocked ? 'yes (used by a run)' : 'no'],
+          ...groups.map(([type, items]) => [type, items.map(d => `${d.id}:${d.name}`).join(', ')] as [string, string])
+        ]}
+      />
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-warn kqi-delete" onClick={remove}>
+          Delete
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
+  const [error, setError, clearError] = useErrors();
+  const [name, setName] = React.useState('');
+  const [reload, setReload] = React.useState(0);
+  const [selected, setSelected] = React.useState<number | null>(null);
+  const [creating, setCreating] = React.useState(false);
+  React.useEffect(() => {
+    const changed = () => {
+      setSelected(null);
+      setReload(r => r + 1);
+    };
+    props.model.changed.connect(changed);
+    return () => {
+      props.model.changed.disconnect(changed);
+    };
+  }, []);
+  const refresh = () => setReload(r => r + 1);
+  return (
+    <div className="kqi-panel kqi-datasets-panel">
+      <TenantSwitcher model={props.model} onError={setError} />
+      <div className="kqi-toolbar">
+        <h2>Datasets</h2>
+        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
+          New dataset
+        </button>
+        <button className="jp-mod-styled" onClick={refresh}>
+          Reload
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={clearError} />
+      {creating ? (
+        <NewDataset
+          onError={setError}
+          onCancel={() => setCreating(false)}
+          onCreated={d => {
+            setCreating(false);
+            clearError();
+            setSelected(d.id);
+            refresh();
+          }}
+        />
+      ) : (
+        <>
+          <div className="kqi-filters">
+            <FilterBox placeholder="Name" onChange={setName} />
+          </div>
+          <VirtualList<IDataset>
+            version={`${name}|${reload}`}
+            fetchPage={(page, perPage) => requestPage<IDataset>('datasets', { Name: name, page, perPage })}
+            rowKey={d => d.id}
+            selected={selected}
+            onSelect={d => setSelected(d.id)}
+            onError={setError}
+            renderRow={d => (
+              <>
+                <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
+                <span className="kqi-dim">{d.memo}</span>
+              </>
+            )}
+          />
+          {selected !== null ? (
+            <DatasetDetails
+              id={selected}
+              onError={setError}
+              onDeleted={() => {
+                setSelected(null);
+                refresh();
+              }}
+            />
+          ) : null}
+        </>
+      )}
+    </div>
+  );
+}

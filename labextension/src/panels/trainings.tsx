@@ -1,0 +1,401 @@
+/**
+ * The Trainings panel: list with filters, the guide's four-step submit form in
+ * one (with "copy from an existing training"), details with the live log,
+ * output files, TensorBoard, shell and halt.
+ */
+import * as React from 'react';
+
+import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
+import { jsonBody, requestAPI, requestPage } from '../handler';
+import { KqiModel } from '../model';
+import { LogView, OutputFiles } from './runview';
+
+interface ITraining {
+  id: number;
+  name: string;
+  status: string;
+  memo?: string;
+  createdAt?: string;
+  createdBy?: string;
+  entryPoint?: string;
+  dataSet?: { id: number; name: string } | null;
+}
+
+interface ITrainingDetails extends ITraining {
+  gitModel: { gitId: number; owner: string; repository: string; branch?: string; commitId?: string };
+  containerImage: { registryId?: number; image: string; tag: string } | null;
+  options: { key: string; value: string }[];
+  cpu: number;
+  memory: number;
+  gpu: number;
+  partition?: string;
+  zip: boolean;
+  conditionNote?: string;
+  queuePosition?: number | null;
+  startedAt?: string;
+  completedAt?: string;
+  parents?: ITraining[];
+}
+
+const ACTIVE = ['Pending', 'Running'];
+
+export interface IRunActions {
+  openShell: (kind: string, id: number) => void;
+  openUrl: (url: string) => void;
+}
+
+interface IForm {
+  name: string;
+  parentIds: string;
+  dataSetId: string;
+  registryId: string;
+  image: string;
+  tag: string;
+  gitId: string;
+  owner: string;
+  repository: string;
+  branch: string;
+  commitId: string;
+  entryPoint: string;
+  cpu: string;
+  memory: string;
+  gpu: string;
+  options: string;
+  zip: boolean;
+  partition: string;
+  memo: string;
+}
+
+const EMPTY: IForm = {
+  name: '', parentIds: '', dataSetId: '', registryId: '', image: '', tag: '', gitId: '', owner: '', repository: '',
+  branch: '', commitId: '', entryPoint: '', cpu: '1', memory: '1', gpu: '0', options: '', zip: true, partition: '', memo: ''
+};
+
+function formOf(t: ITrainingDetails): IForm {
+  return {
+    ...EMPTY,
+    name: t.name,
+    parentIds: (t.parents ?? []).map(p => p.id).join(','),
+    dataSetId: t.dataSet ? String(t.dataSet.id) : '',
+    registryId: t.containerImage?.registryId ? String(t.containerImage.registryId) : '',
+    image: t.containerImage?.image ?? '',
+    tag: t.containerImage?.tag ?? '',
+    gitId: String(t.gitModel?.gitId ?? ''),
+    owner: t.gitModel?.owner ?? '',
+    repository: t.gitModel?.repository ?? '',
+    branch: t.gitModel?.branch ?? '',
+    entryPoint: t.entryPoint ?? '',
+    cpu: String(t.cpu),
+    memory: String(t.memory),
+    gpu: String(t.gpu),
+    options: (t.options ?? []).map(o => `${o.key}=${o.value}`).join('\n'),
+    zip: t.zip,
+    partition: t.partition ?? '',
+    memo: t.memo ?? ''
+  };
+}
+
+function bodyOf(f: IForm): Record<string, unknown> {
+  const num = (s: string) => (s.trim() === '' ? null : Number(s));
+  const options: Record<string, string> = {};
+  for (const line of f.options.split('\n')) {
+    const at = line.indexOf('=');
+    if (line.trim() && at > 0) {
+      options[line.slice(0, at).trim()] = line.slice(at + 1);
+    }
+  }
+  return {
+    name: f.name.trim(),
+    parentIds: f.parentIds.split(',').map(s => s.trim()).filter(Boolean).map(Number),
+    dataSetId: num(f.dataSetId),
+    containerImage: { registryId: num(f.registryId), image: f.image.trim(), tag: f.tag.trim() },
+    gitModel: {
+      gitId: num(f.gitId), owner: f.owner.trim(), repository: f.repository.trim(),
+      branch: f.branch.trim() || null, commitId: f.commitId.trim() || null
+    },
+    entryPoint: f.entryPoint,
+    cpu: num(f.cpu), memory: num(f.memory), gpu: num(f.gpu),
+    options, zip: f.zip, partition: f.partition.trim() || null, memo: f.memo
+  };
+}
+
+function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [form, setForm] = React.useState<IForm>(EMPTY);
+  const [copyFrom, setCopyFrom] = React.useState('');
+  const [datasets, setDatasets] = React.useState<{ id: number; name: string }[]>([]);
+  const [gits, setGits] = React.useState<{ id: number; name: string }[]>([]);
+  const [busy, setBusy] = React.useState(false);
+  React.useEffect(() => {
+    requestAPI<{ id: number; name: string }[]>('datasets', {}, { perPage: 500 }).then(setDatasets, props.onError);
+    requestAPI<{ id: number; name: string }[]>('tenant/git/endpoints').then(g => {
+      setGits(g);
+      setForm(f => (f.gitId || !g.length ? f : { ...f, gitId: String(g[0].id) }));
+    }, props.onError);
+  }, []);
+  const field = (key: keyof IForm, label: string, extra: Record<string, unknown> = {}) => (
+    <label>
+      {label}{' '}
+      <input
+        className={`kqi-field-${key}`}
+        value={form[key] as string}
+        onChange={e => setForm({ ...form, [key]: e.target.value })}
+        {...extra}
+      />
+    </label>
+  );
+  const copy = async () => {
+    try {
+      setForm(formOf(await requestAPI<ITrainingDetails>(`training/${Number(copyFrom)}`)));
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  const submit = async () => {
+    setBusy(true);
+    try {
+      props.onCreated(await requestAPI<ITraining>('training/run', jsonBody('POST', bodyOf(form))));
+    } catch (e) {
+      props.onError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="kqi-form kqi-new-training">
+      <h3>New training</h3>
+      <div className="kqi-copy-from">
+        <label>
+          Copy from training ID <input className="kqi-copy-id" value={copyFrom} onChange={e => setCopyFrom(e.target.value)} />
+        </label>
+        <button className="jp-mod-styled kqi-copy" disabled={!copyFrom.trim()} onClick={copy}>
+          Copy
+        </button>
+      </div>
+      <fieldset>
+        <legend>1. Training</legend>
+        {field('name', 'Name', { placeholder: 'lowercase, digits, -' })}
+        {field('parentIds', 'Parent IDs', { placeholder: '1,2' })}
+        <label>
+          Dataset{' '}
+          <select className="kqi-field-dataSetId" value={form.dataSetId} onChange={e => setForm({ ...form, dataSetId: e.target.value })}>
+            <option value="">(none)</option>
+            {datasets.map(d => (
+              <option key={d.id} value={d.id}>
+                {d.id}:{d.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </fieldset>
+      <fieldset>
+        <legend>2. Image, model and command</legend>
+        {field('registryId', 'Registry ID')}
+        {field('image', 'Image', { placeholder: 'python' })}
+        {field('tag', 'Tag', { placeholder: '3.11' })}
+        <label>
+          Git{' '}
+          <select className="kqi-field-gitId" value={form.gitId} onChange={e => setForm({ ...form, gitId: e.target.value })}>
+            {gits.map(g => (
+              <option key={g.id} value={g.id}>
+                {g.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        {field('owner', 'Owner')}
+        {field('repository', 'Repository')}
+        {field('branch', 'Branch')}
+        {field('commitId', 'Commit')}
+        <label>
+          Command{' '}
+          <textarea className="kqi-field-entryPoint" value={form.entryPoint} onChange={e => setForm({ ...form, entryPoint: e.target.value })} />
+        </label>
+      </fieldset>
+      <fieldset>
+        <legend>3. Resources</legend>
+        {field('cpu', 'CPU', { type: 'number', min: 1 })}
+        {field('memory', 'Memory (GB)', { type: 'number', min: 1 })}
+        {field('gpu', 'GPU', { type: 'number', min: 0 })}
+      </fieldset>
+      <fieldset>
+        <legend>4. Options</legend>
+        <label>
+          Environment{' '}
+          <textarea className="kqi-field-options" placeholder="KEY=value per line" value={form.options} onChange={e => setForm({ ...form, options: e.target.value })} />
+        </label>
+        <label>
+          <input type="checkbox" checked={form.zip} onChange={e => setForm({ ...form, zip: e.target.checked })} /> Zip the results
+        </label>
+        {field('partition', 'Partition')}
+        {field('memo', 'Memo')}
+      </fieldset>
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-accept kqi-submit" disabled={busy} onClick={submit}>
+          Run
+        </button>
+        <button className="jp-mod-styled" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const [run, setRun] = React.useState<ITrainingDetails | null>(null);
+  const [version, setVersion] = React.useState(0);
+  const [board, setBoard] = React.useState<string | null>(null);
+  const load = () => requestAPI<ITrainingDetails>(`training/${props.id}`).then(setRun, props.onError);
+  React.useEffect(() => {
+    setRun(null);
+    setBoard(null);
+    load();
+  }, [props.id]);
+  React.useEffect(() => {
+    if (!run || !ACTIVE.includes(run.status)) {
+      return;
+    }
+    const timer = setInterval(() => {
+      load();
+      setVersion(v => v + 1);
+    }, 3000);
+    return () => clearInterval(timer);
+  }, [run?.status]);
+  if (!run) {
+    return <div className="kqi-detail-pane">Loading…</div>;
+  }
+  const act = async (what: string, call: () => Promise<unknown>) => {
+    try {
+      await call();
+      await load();
+      setVersion(v => v + 1);
+      props.onChanged();
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  const tensorboard = () =>
+    act('tensorboard', async () => {
+      const model = await requestAPI<{ url: string | null; status: string }>(`training/${run.id}/tensorboard`, jsonBody('PUT', {}));
+      if (model.url) {
+        setBoard(model.url);
+        props.actions.openUrl(model.url);
+      }
+    });
+  return (
+    <div className="kqi-detail-pane kqi-training-details">
+      <Details
+        rows={[
+          ['ID', run.id],
+          ['Name', run.name],
+          ['Status', <span className={`kqi-status kqi-status-${run.status}`}>{run.status}</span>],
+          ['Queue position', run.queuePosition ?? ''],
+          ['Note', run.conditionNote],
+          ['Dataset', run.dataSet ? `${run.dataSet.id}:${run.dataSet.name}` : ''],
+          ['Image', run.containerImage ? `${run.containerImage.image}:${run.containerImage.tag}` : ''],
+          ['Model', `${run.gitModel.owner}/${run.gitModel.repository} ${run.gitModel.branch ?? ''} ${run.gitModel.commitId ?? ''}`],
+          ['Command', <code>{run.entryPoint}</code>],
+          ['Resources', `CPU ${run.cpu}, memory ${run.memory} GB, GPU ${run.gpu}`],
+          ['Started', run.startedAt],
+          ['Completed', run.completedAt],
+          ['Memo', run.memo]
+        ]}
+      />
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-warn kqi-halt" disabled={!ACTIVE.includes(run.status)} onClick={() => act('halt', () => requestAPI(`training/${run.id}/halt`, { method: 'POST' }))}>
+          Halt
+        </button>
+        <button className="jp-mod-styled kqi-tensorboard" onClick={tensorboard}>
+          TensorBoard
+        </button>
+        <button className="jp-mod-styled kqi-shell-open" disabled={run.status !== 'Running'} onClick={() => props.actions.openShell('training', run.id)}>
+          Shell
+        </button>
+        <button className="jp-mod-styled kqi-delete" disabled={ACTIVE.includes(run.status)} onClick={() => act('delete', () => requestAPI(`training/${run.id}`, { method: 'DELETE' }))}>
+          Delete
+        </button>
+      </div>
+      {board ? (
+        <div className="kqi-tensorboard-link">
+          TensorBoard:{' '}
+          <a href={board} target="_blank" rel="noreferrer">
+            {board}
+          </a>
+        </div>
+      ) : null}
+      <LogView kind="training" id={run.id} onEnd={() => act('refresh', async () => undefined)} />
+      <OutputFiles kind="training" id={run.id} version={version} onError={props.onError} />
+    </div>
+  );
+}
+
+export function TrainingsPanel(props: { model: KqiModel; actions: IRunActions }): JSX.Element {
+  const [error, setError, clearError] = useErrors();
+  const [name, setName] = React.useState('');
+  const [status, setStatus] = React.useState('');
+  const [reload, setReload] = React.useState(0);
+  const [selected, setSelected] = React.useState<number | null>(null);
+  const [creating, setCreating] = React.useState(false);
+  React.useEffect(() => {
+    const changed = () => {
+      setSelected(null);
+      setReload(r => r + 1);
+    };
+    props.model.changed.connect(changed);
+    return () => {
+      props.model.changed.disconnect(changed);
+    };
+  }, []);
+  const refresh = () => setReload(r => r + 1);
+  return (
+    <div className="kqi-panel kqi-trainings-panel">
+      <TenantSwitcher model={props.model} onError={setError} />
+      <div className="kqi-toolbar">
+        <h2>Trainings</h2>
+        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
+          New training
+        </button>
+        <button className="jp-mod-styled" onClick={refresh}>
+          Reload
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={clearError} />
+      {creating ? (
+        <NewTraining
+          onError={setError}
+          onCancel={() => setCreating(false)}
+          onCreated={t => {
+            setCreating(false);
+            clearError();
+            setSelected(t.id);
+            refresh();
+          }}
+        />
+      ) : null}
+      <div className="kqi-filters">
+        <FilterBox placeholder="Name" onChange={setName} />
+        <select className="kqi-status-filter" value={status} onChange={e => setStatus(e.target.value)}>
+          <option value="">any status</option>
+          {['Pending', 'Running', 'Completed', 'UserCanceled', 'Failed', 'Killed', 'OOMKilled', 'Error'].map(s => (
+            <option key={s}>{s}</option>
+          ))}
+        </select>
+      </div>
+      <VirtualList<ITraining>
+        version={`${name}|${status}|${reload}`}
+        fetchPage={(page, perPage) => requestPage<ITraining>('training', { Name: name, Status: status, page, perPage })}
+        rowKey={t => t.id}
+        selected={selected}
+        onSelect={t => setSelected(t.id)}
+        onError={setError}
+        renderRow={t => (
+          <>
+            <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}
+            <span className={`kqi-status kqi-status-${t.status}`}>{t.status}</span>
+          </>
+        )}
+      />
+      {selected !== null ? <TrainingDetails id={selected} actions={props.actions} onChanged={refresh} onError={setError} /> : null}
+    </div>
+  );
+}

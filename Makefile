@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test setup clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/.labextension
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# the JupyterLab extension: labextension/ built into kqi_services/labextension (what the wheel
+# ships), linked into the venv's JupyterLab, its server extension enabled; rebuilt only on change
+LABEXT_SOURCES := $(shell find labextension/src labextension/style -type f 2>/dev/null) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+$(VENV)/.labextension: $(VENV)/.installed $(LABEXT_SOURCES)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm install
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm build:prod
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter-builder develop --overwrite .
+	install -D -m 644 labextension/jupyter-config/kqi_services.json $(VENV)/etc/jupyter/jupyter_server_config.d/kqi_services.json
 	touch $@
 
 # the upstream client has its own `kqi` command: keep it out of our venv

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import emit, json_option, pp_table, progress_for, show_model, state
+from .output import emit, files_table, id_command, json_option, pp_table, progress_for, show_model, state
 
 MAX_FILES_PER_DATA = 10000
 
@@ -78,12 +78,7 @@ def update(id, name, memo, tags):
     return emit(result, lambda: click.echo(f"updated {result['id']}"))
 
 
-@data.command()
-@click.argument("id", type=int)
-def delete(id):
-    """Delete data"""
-    state().client.data.delete(id)
-    return emit(id, lambda: click.echo(f"deleted {id}"))
+delete = id_command(data, "delete", lambda c, id: c.data.delete(id), "deleted", "Delete data")
 
 
 @data.command("list-files")
@@ -92,8 +87,7 @@ def delete(id):
 def list_files(id, as_json):
     """List files of data"""
     result = state().client.data.files(id)
-    return emit(result, lambda: pp_table(["file_id", "file_name"], [[x["fileId"], x["fileName"]] for x in result]),
-                as_json)
+    return emit(result, lambda: files_table(result), as_json)
 
 
 @data.command("download-files")

@@ -7,7 +7,7 @@ import json
 import click
 
 from .data import count_option, destination_option
-from .output import emit, json_option, pp_table, progress_for, show_model, state
+from .output import emit, id_command, json_option, pp_table, progress_for, show_model, state
 
 BODY_HELP = """{
   "name": @name,
@@ -85,12 +85,7 @@ def update_meta_info(id, name, memo):
     return emit(result, lambda: click.echo(f"meta-info updated {result['id']}"))
 
 
-@data_set.command()
-@click.argument("id", type=int)
-def delete(id):
-    """Delete a dataset"""
-    state().client.datasets.delete(id)
-    return emit(id, lambda: click.echo(f"deleted {id}"))
+delete = id_command(data_set, "delete", lambda c, id: c.datasets.delete(id), "deleted", "Delete a dataset")
 
 
 @data_set.command("download-files")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .output import emit, json_option, pp_table, show_model, state
+from .output import emit, id_command, json_option, pp_table, show_model, state
 
 
 @click.group()
@@ -47,17 +47,5 @@ def endpoint(id, as_json):
     return show_model(state().client.notebooks.endpoint(id), as_json)
 
 
-@notebook.command()
-@click.argument("id", type=int)
-def halt(id):
-    """Halt notebook"""
-    result = state().client.notebooks.halt(id)
-    return emit(result, lambda: click.echo(f"halted {result['id']}"))
-
-
-@notebook.command()
-@click.argument("id", type=int)
-def delete(id):
-    """Delete a notebook record"""
-    state().client.notebooks.delete(id)
-    return emit(id, lambda: click.echo(f"deleted {id}"))
+halt = id_command(notebook, "halt", lambda c, id: c.notebooks.halt(id), "halted", "Halt notebook")
+delete = id_command(notebook, "delete", lambda c, id: c.notebooks.delete(id), "deleted", "Delete a notebook record")

@@ -51,6 +51,26 @@ def emit(result, human=None, as_json: bool = False):
     return result
 
 
+def id_command(group: click.Group, name: str, action, done: str, doc: str) -> click.Command:
+    """Add ``NAME ID`` to ``group``: ``action(client, id)``, then print ``{done} {id}``.
+
+    The command returns what the service answered (or the id when it answers nothing).
+    """
+
+    @group.command(name, help=doc)
+    @click.argument("id", type=int)
+    def command(id):
+        result = action(state().client, id)
+        return emit(id if result is None else result, lambda: click.echo(f"{done} {id}"))
+
+    return command
+
+
+def files_table(result: list) -> None:
+    """The upstream ``list-files`` table."""
+    pp_table(["file_id", "file_name"], [[x["fileId"], x["fileName"]] for x in result])
+
+
 def progress_for(name: str):
     """A ``progress(bytes_done, bytes_total)`` that draws one tqdm bar on stderr (None when turned off)."""
     if not state().progress:

@@ -10,7 +10,7 @@ import click
 
 from kqi_services.client import FINISHED
 
-from .output import emit, json_option, pp_table, progress_for, show_model, state
+from .output import emit, files_table, id_command, json_option, pp_table, progress_for, show_model, state
 
 
 @click.group()
@@ -106,14 +106,6 @@ def create(name, registry_image, registry_tag, data_set_id, entry_point, git_own
 
 @training.command()
 @click.argument("id", type=int)
-def delete(id):
-    """Delete training"""
-    state().client.trainings.delete(id)
-    return emit(id, lambda: click.echo(f"deleted {id}"))
-
-
-@training.command()
-@click.argument("id", type=int)
 @click.option("-n", "--name", help="A name to update")
 @click.option("-m", "--memo", help="A memo to update")
 @click.option("-fav/-unfav", "--favorite/--un-favorite", default=None, help="A favorite to update")
@@ -140,8 +132,7 @@ def upload_file(id, file_path):
 def list_files(id, as_json):
     """List files of training"""
     result = state().client.trainings.files(id)
-    return emit(result, lambda: pp_table(["file_id", "file_name"], [[x["fileId"], x["fileName"]] for x in result]),
-                as_json)
+    return emit(result, lambda: files_table(result), as_json)
 
 
 @training.command("download-files")
@@ -193,29 +184,13 @@ def delete_file(id, file_id):
     return emit(file_id, lambda: click.echo(f"deleted {file_id}"))
 
 
-def _action(name: str, method: str, done: str, doc: str):
-    """A command that posts one action to a training and prints ``{done} {id}``."""
-
-    @training.command(name, help=doc)
-    @click.argument("id", type=int)
-    def command(id):
-        result = getattr(state().client.trainings, method)(id)
-        return emit(result, lambda: click.echo(f"{done} {result['id']}"))
-
-    return command
-
-
-halt = _action("halt", "halt", "halted", "Halt training")
-complete = _action("complete", "complete", "completed", "Complete training")
-user_cancel = _action("user-cancel", "user_cancel", "canceled", "Cancel training (it ends as UserCanceled)")
-
-
-@training.command("tensorboard-halt")
-@click.argument("id", type=int)
-def tensorboard_halt(id):
-    """Halt tensorboard"""
-    state().client.trainings.tensorboard_halt(id)
-    return emit(id, lambda: click.echo(f"halted {id}"))
+delete = id_command(training, "delete", lambda c, id: c.trainings.delete(id), "deleted", "Delete training")
+halt = id_command(training, "halt", lambda c, id: c.trainings.halt(id), "halted", "Halt training")
+complete = id_command(training, "complete", lambda c, id: c.trainings.complete(id), "completed", "Complete training")
+user_cancel = id_command(training, "user-cancel", lambda c, id: c.trainings.user_cancel(id), "canceled",
+                         "Cancel training (it ends as UserCanceled)")
+tensorboard_halt = id_command(training, "tensorboard-halt", lambda c, id: c.trainings.tensorboard_halt(id), "halted",
+                              "Halt tensorboard")
 
 
 @training.command()

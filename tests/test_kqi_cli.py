@@ -190,3 +190,18 @@ def test_admin_tenant_commands(platform, tmp_path):
     assert kqi.json("tenant", "get", tenant_id)["displayName"] == "Renamed"
     r = kqi("tenant", "delete", tenant_id)
     assert r.stdout.splitlines()[0] == f"deleted {tenant_id}"
+
+
+@pytest.mark.upstream
+def test_the_upstream_cli_shares_our_login_and_reads_our_uploads(member, tmp_path):
+    from upstream import Cli, require_upstream_cli
+
+    require_upstream_cli()
+    (tmp_path / "f.bin").write_bytes(os.urandom(100_000))
+    data_id = int(member("data", "create", "-n", "shared", "-f", tmp_path / "f.bin").stdout.split()[1])
+    upstream = Cli(member.home, None)  # the same HOME, so the config.json our login wrote
+    assert str(data_id) in upstream("data", "list").stdout
+    out = tmp_path / "out"
+    out.mkdir()
+    upstream("data", "download-files", data_id, "-d", out)
+    assert (out / "f.bin").read_bytes() == (tmp_path / "f.bin").read_bytes()

@@ -66,7 +66,8 @@ class KqiMagics(Magics):
             return None
         state = State(self.client, quiet=True)
         try:
-            return invoke(args, state, prog_name="%kqi")
+            result = invoke(args, state, prog_name="%kqi")
+            return None if {"-h", "--help"} & set(args) else result
         except click.exceptions.Abort:
             print("Aborted!", file=sys.stderr)
         except click.ClickException as e:

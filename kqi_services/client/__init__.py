@@ -9,7 +9,8 @@ It imports nothing from the server side: only ``requests`` and the stdlib.
 
 from .config import config_path, read_config, update_config
 from .resources import FINISHED
-from .session import KqiApiError, KqiClient, KqiConfigError
+from .errors import KqiApiError, KqiConfigError
+from .session import KqiClient
 from .transfer import PART_SIZE
 
 __all__ = ["FINISHED", "PART_SIZE", "KqiApiError", "KqiClient", "KqiConfigError", "config_path", "read_config",

@@ -15,7 +15,7 @@ import posixpath
 
 import requests
 
-from .session import KqiApiError
+from .errors import KqiApiError
 from .transfer import safe_join
 
 #: the statuses of a run that has ended (the service's ``statusType`` Closed, Failed and Error)

@@ -21,37 +21,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .config import read_config
+from .errors import KqiApiError, KqiConfigError
+from .resources import Account, Data, Datasets, Notebooks, Tenants, Trainings
+from .transfer import download_url, upload_file
 
 #: parallel connections kept per host (upload workers plus the API itself)
 POOL_SIZE = 8
-
-
-class KqiApiError(Exception):
-    """An error answer of the kqi service (or status 0 when it could not be reached)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(f"{status} {message}" if status else message)
-        self.status = status
-        self.message = message
-
-    @classmethod
-    def from_response(cls, response: requests.Response) -> KqiApiError:
-        """The error a ≥400 response describes: its JSON ``message``, else its reason and text."""
-        message = None
-        try:
-            body = response.json()
-            if isinstance(body, dict):
-                message = body.get("message")
-        except ValueError:
-            pass
-        if not message:
-            text = (response.text or "").strip()
-            message = f"{response.reason or 'Error'}" + (f": {text[:500]}" if text else "")
-        return cls(response.status_code, message)
-
-
-class KqiConfigError(Exception):
-    """Nothing tells the client where the service is or which token to use."""
 
 
 def _session(proxy: str | None = None) -> requests.Session:
@@ -78,8 +53,6 @@ class KqiClient:
     """
 
     def __init__(self, server: str, token: str | None, *, timeout: float = 30, proxy: str | None = None):
-        from .resources import Account, Data, Datasets, Notebooks, Tenants, Trainings
-
         self.server = server.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -208,12 +181,8 @@ class KqiClient:
     # signed storage URLs -----------------------------------------------------------------
     def upload(self, path: str, resource_type: str = "Data", *, progress=None, **options) -> dict:
         """Upload one file by the v2 multipart protocol; see :func:`transfer.upload_file`."""
-        from .transfer import upload_file
-
         return upload_file(self, path, resource_type, progress=progress, **options)
 
     def download(self, url: str, directory: str, file_name: str, *, progress=None) -> str:
         """Stream a signed URL to ``directory/file_name``; see :func:`transfer.download_url`."""
-        from .transfer import download_url
-
         return download_url(self, url, directory, file_name, progress=progress)

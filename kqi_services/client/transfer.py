@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from .session import KqiApiError
+from .errors import KqiApiError
 
 PART_SIZE = 16 * 1024 * 1024
 WORKERS = 4

@@ -121,6 +121,8 @@ def test_data_round_trip_with_json_output(member, tmp_path):
     assert (out / "big.bin").read_bytes() == payload and (out / "note.txt").read_text() == "hello"
 
     assert member("data", "update", data_id, "-m", "memo two").stdout.strip() == f"updated {data_id}"
+    edited = member.json("data", "get", data_id)
+    assert edited["memo"] == "memo two" and edited["tags"] == ["cats", "v1"] and edited["name"] == name
     note = next(f for f in files if f["fileName"] == "note.txt")
     assert member("data", "delete-file", data_id, "-f", note["fileId"]).stdout.strip() == f"deleted {note['fileId']}"
     member("data", "upload-files", data_id, "-f", tmp_path / "note.txt")
@@ -175,6 +177,9 @@ def test_training_create_logs_follow_and_outputs(platform, lab, tmp_path):  # no
     assert r.returncode == 1 and "[ERROR] 409" in r.stderr and "already Completed" in r.stderr
     assert kqi("training", "update", run_id, "-m", "edited").stdout.strip() == f"updated {run_id}"
     assert kqi.json("training", "get", run_id)["memo"] == "edited"
+    kqi("training", "update", run_id, "-fav")
+    edited = kqi.json("training", "get", run_id)
+    assert edited["favorite"] is True and edited["memo"] == "edited" and edited["tags"] == ["cli"]
     assert kqi("training", "delete", run_id).stdout.strip() == f"deleted {run_id}"
 
 

@@ -74,7 +74,7 @@ def create(name, file, memo, tags):
 @click.option("-t", "--tags", multiple=True, help="Attributes to the data  [multiple]")
 def update(id, name, memo, tags):
     """Update data"""
-    result = state().client.data.update(id, name=name, memo=memo, tags=tags)
+    result = state().client.data.update(id, name=name, memo=memo, tags=tags or None)  # no -t: the tags stay
     return emit(result, lambda: click.echo(f"updated {result['id']}"))
 
 

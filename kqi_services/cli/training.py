@@ -112,7 +112,7 @@ def create(name, registry_image, registry_tag, data_set_id, entry_point, git_own
 @click.option("-t", "--tags", multiple=True, help="Attributes to the training  [multiple]")
 def update(id, name, memo, favorite, tags):
     """Update training"""
-    result = state().client.trainings.update(id, name=name, memo=memo, favorite=favorite, tags=tags)
+    result = state().client.trainings.update(id, name=name, memo=memo, favorite=favorite, tags=tags or None)
     return emit(result, lambda: click.echo(f"updated {result['id']}"))
 
 

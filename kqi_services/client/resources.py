@@ -22,6 +22,11 @@ from .transfer import safe_join
 FINISHED = ("Completed", "UserCanceled", "Failed", "Killed", "OOMKilled", "Error")
 
 
+def given(**fields) -> dict:
+    """The fields that are not None: an edit leaves out what it does not change (as the upstream SDK sends it)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _callback(progress_for, name: str):
     return progress_for(name) if progress_for else None
 
@@ -34,8 +39,8 @@ class Resource:
 class Account(Resource):
     def login(self, user: str, password: str, *, tenant: int | None = None, expires_in: int | None = None) -> dict:
         """Log in; the login model ``{token, userName, tenantId, tenantName, expiresIn}``. Stores nothing."""
-        body = {"userName": user, "password": password, "tenantId": tenant, "expiresIn": expires_in}
-        return self.client.post("/account/login", {k: v for k, v in body.items() if v is not None})
+        body = given(userName=user, password=password, tenantId=tenant, expiresIn=expires_in)
+        return self.client.post("/account/login", body)
 
     def get(self) -> dict:
         """The account: user name, selected tenant, the tenants it belongs to."""
@@ -78,10 +83,10 @@ class Data(Resource):
         return self.client.get(f"/data/{int(data_id)}")
 
     def create(self, name: str, *, memo: str | None = None, tags=()) -> dict:
-        return self.client.post("/data", {"name": name, "memo": memo, "tags": list(tags or ())})
+        return self.client.post("/data", given(name=name, memo=memo, tags=list(tags or ())))
 
     def update(self, data_id: int, *, name=None, memo=None, tags=None) -> dict:
-        body = {"name": name, "memo": memo, "tags": list(tags) if tags is not None else None}
+        body = given(name=name, memo=memo, tags=list(tags) if tags is not None else None)
         return self.client.put(f"/data/{int(data_id)}", body)
 
     def delete(self, data_id: int) -> None:
@@ -123,7 +128,7 @@ class Datasets(Resource):
         return self.client.put(f"/datasets/{int(dataset_id)}", body)
 
     def update_meta_info(self, dataset_id: int, *, name=None, memo=None) -> dict:
-        return self.client.patch(f"/datasets/{int(dataset_id)}", {"name": name, "memo": memo})
+        return self.client.patch(f"/datasets/{int(dataset_id)}", given(name=name, memo=memo))
 
     def delete(self, dataset_id: int) -> None:
         self.client.delete(f"/datasets/{int(dataset_id)}")
@@ -176,7 +181,7 @@ class Runs(Resource):
         return self.client.post(self.path() + "/run", body)
 
     def update(self, run_id: int, *, name=None, memo=None, favorite=None, tags=None) -> dict:
-        body = {"name": name, "memo": memo, "favorite": favorite, "tags": list(tags) if tags is not None else None}
+        body = given(name=name, memo=memo, favorite=favorite, tags=list(tags) if tags is not None else None)
         return self.client.put(self.path(run_id), body)
 
     def delete(self, run_id: int) -> None:
@@ -321,7 +326,7 @@ class Notebooks(Resource):
         return self.client.post(f"/notebook/{int(notebook_id)}/rerun", body or {})
 
     def update(self, notebook_id: int, *, name=None, memo=None, favorite=None) -> dict:
-        return self.client.put(f"/notebook/{int(notebook_id)}", {"name": name, "memo": memo, "favorite": favorite})
+        return self.client.put(f"/notebook/{int(notebook_id)}", given(name=name, memo=memo, favorite=favorite))
 
     def halt(self, notebook_id: int) -> dict:
         return self.client.post(f"/notebook/{int(notebook_id)}/halt")

@@ -35,7 +35,7 @@ function panel(id: string, label: string, letter: string, rank: number, body: JS
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'kqi-hub-labextension:panels',
+  id: 'kqi-hub:panels',
   description: 'KQI Hub panels: data, datasets, trainings, notebooks and the tenant switcher',
   autoStart: true,
   optional: [ILabShell],

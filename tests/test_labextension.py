@@ -1,0 +1,168 @@
+"""The JupyterLab panels in a real browser against the real platform.
+
+A JupyterLab with our server and lab extensions runs as a subprocess with
+``KQI_SERVER``/``KQI_TOKEN`` of a logged-in member of a fresh tenant (as a
+platform notebook gets them); Debian's chromium, driven by Playwright, uses
+the panels as a user would. Assertions are about what the user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from browser import chromium, same_origin_service, start_jupyterlab
+from conftest import unique
+from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.platform
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+
+@pytest.fixture
+def jupyterlab(platform, lab, tmp_path):  # noqa: F811
+    server = start_jupyterlab(str(tmp_path / "jupyterlab"), platform.url + "/services/kqi", lab["api"].token)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(jupyterlab):
+    with playwright_sync.sync_playwright() as p:
+        browser = chromium(p)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def open_panel(page, jupyterlab, label: str):
+    """Opens the lab (first time) and the sidebar panel ``label``; the panel's locator."""
+    if not page.url.startswith(jupyterlab.url):
+        page.goto(jupyterlab.lab_url)
+    tab = page.locator(f'.lm-TabBar-tab[title="KQI {label}"]')
+    tab.wait_for()
+    panel = page.locator(f"#kqi-{label.lower()}")
+    if not panel.is_visible():
+        tab.click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def test_panels_upload_with_progress_and_dataset_by_drag_and_drop(platform, lab, jupyterlab, page, tmp_path):  # noqa: F811
+    cut = same_origin_service(page, jupyterlab, platform.url, fail_parts=1)
+    for label in ("Datasets", "Trainings", "Notebooks"):
+        panel = open_panel(page, jupyterlab, label)
+        expect(panel.locator(".kqi-tenant-select")).to_have_value(str(lab["tenant"]["id"]))
+    # the lab fixture's own data and dataset are listed
+    data_panel = open_panel(page, jupyterlab, "Data")
+    expect(data_panel.locator(".kqi-row", has_text=lab["data"]["name"])).to_be_visible()
+
+    payload = os.urandom(40 * 1024 * 1024 + 5)  # three 16 MiB parts
+    big = tmp_path / "weights.bin"
+    big.write_bytes(payload)
+    data_panel.locator(".kqi-new").click()
+    name = unique("browser-data")
+    data_panel.locator(".kqi-data-name").fill(name)
+    data_panel.locator(".kqi-file-input").set_input_files(str(big))
+    bar = data_panel.locator('[role="progressbar"][aria-label="weights.bin"]')
+    expect(bar).to_be_visible()
+    expect(data_panel.locator(".kqi-upload-done")).to_have_text("uploaded", timeout=60_000)
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    assert len(cut) == 1  # one part was cut off, and retried
+    data_panel.locator(".kqi-create-data").click()
+    expect(data_panel.locator(".kqi-row", has_text=name)).to_be_visible()
+    expect(data_panel.locator(".kqi-files a", has_text="weights.bin")).to_be_visible()
+    expect(data_panel.locator(".kqi-error")).to_have_count(0)
+
+    # the bytes arrived whole, registered as the user's data
+    api = lab["api"]
+    (created,) = [d for d in api.get("/data", params={"Name": name}).json() if d["name"] == name]
+    (stored,) = api.get(f"/data/{created['id']}/files").json()
+    assert stored["fileName"] == "weights.bin" and stored["fileSize"] == len(payload)
+
+    datasets = open_panel(page, jupyterlab, "Datasets")
+    datasets.locator(".kqi-new").click()
+    ds_name = unique("dragged")
+    datasets.locator(".kqi-dataset-name").fill(ds_name)
+    source = datasets.locator(".kqi-builder-all .kqi-row", has_text=name)
+    source.drag_to(datasets.locator(".kqi-drop-training"))
+    datasets.locator(".kqi-builder-all .kqi-row", has_text=lab["data"]["name"]).drag_to(
+        datasets.locator(".kqi-drop-validation"))
+    expect(datasets.locator(".kqi-drop-training .kqi-chip")).to_contain_text(name)
+    expect(datasets.locator(".kqi-drop-validation .kqi-chip")).to_contain_text(lab["data"]["name"])
+    datasets.locator(".kqi-create-dataset").click()
+    expect(datasets.locator(".kqi-row", has_text=ds_name)).to_be_visible()
+    details = datasets.locator(".kqi-dataset-details")
+    expect(details).to_contain_text(f"{created['id']}:{name}")
+    (ds,) = [d for d in api.get("/datasets", params={"Name": ds_name}).json() if d["name"] == ds_name]
+    entries = api.get(f"/datasets/{ds['id']}").json()["entries"]
+    assert [d["id"] for d in entries["training"]] == [created["id"]]
+    assert [d["id"] for d in entries["validation"]] == [lab["data"]["id"]]
+
+
+def test_training_submit_live_log_outputs_and_halt(platform, lab, jupyterlab, page):  # noqa: F811
+    same_origin_service(page, jupyterlab, platform.url)
+    template = submit(lab, "python3 train.py")
+    wait_for(lab["api"], template["id"])
+    trainings = open_panel(page, jupyterlab, "Trainings")
+    trainings.locator(".kqi-new").click()
+    form = trainings.locator(".kqi-new-training")
+    form.locator(".kqi-copy-id").fill(str(template["id"]))
+    form.locator(".kqi-copy").click()
+    expect(form.locator(".kqi-field-repository")).to_have_value("model")
+    name = unique("ui")[:30]
+    form.locator(".kqi-field-name").fill(name)
+    form.locator(".kqi-field-entryPoint").fill(
+        "echo first-line; sleep 4; python3 train.py; echo last-line")
+    form.locator(".kqi-submit").click()
+
+    details = trainings.locator(".kqi-training-details")
+    expect(details).to_contain_text(name)
+    log = details.locator(".kqi-log-text")
+    expect(log).to_contain_text("first-line", timeout=60_000)
+    # live: the first line shows while the run still runs
+    assert "last-line" not in log.inner_text()
+    expect(details.locator(".kqi-status")).to_have_text("Running")
+    expect(log).to_contain_text("hello from the model", timeout=60_000)
+    expect(log).to_contain_text("last-line")
+    expect(details.locator(".kqi-status")).to_have_text("Completed", timeout=30_000)
+    details.locator(".kqi-dir", has_text="sub dir").click()
+    output = details.locator(".kqi-output-file", has_text="result #1.json")
+    expect(output).to_be_visible()
+    with page.expect_download() as download:
+        output.click()
+    with open(download.value.path()) as f:
+        assert '"cwd": "/kqi/git"' in f.read()
+
+    # halt a long one from its details
+    long_run = submit(lab, "sleep 300")
+    wait_for(lab["api"], long_run["id"], statuses=("Running",))
+    trainings.locator(".kqi-filter").first.fill(long_run["name"])
+    trainings.locator(".kqi-row", has_text=long_run["name"]).click()
+    expect(details.locator(".kqi-status")).to_have_text("Running")
+    details.locator(".kqi-halt").click()
+    expect(details.locator(".kqi-status")).to_have_text("Killed", timeout=30_000)
+    assert lab["api"].get(f"/training/{long_run['id']}").json()["status"] == "Killed"
+
+
+def test_api_errors_are_shown(platform, lab, jupyterlab, page):  # noqa: F811
+    same_origin_service(page, jupyterlab, platform.url)
+    trainings = open_panel(page, jupyterlab, "Trainings")
+    trainings.locator(".kqi-new").click()
+    form = trainings.locator(".kqi-new-training")
+    form.locator(".kqi-field-name").fill("Not A Valid Name!")
+    form.locator(".kqi-submit").click()
+    error = trainings.locator(".kqi-error")
+    expect(error).to_be_visible()
+    assert re.search(r"name.*\(400\)", error.inner_text(), re.S), error.inner_text()
+    trainings.locator(".kqi-copy-id").fill("999999")
+    trainings.locator(".kqi-copy").click()
+    expect(error).to_contain_text("(404)")
+

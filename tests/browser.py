@@ -56,8 +56,12 @@ class JupyterLab:
                 self.process.wait()
 
 
-def start_jupyterlab(workdir: str, kqi_server: str, kqi_token: str, timeout: float = 60) -> JupyterLab:
-    """A JupyterLab on a free port whose panels reach ``kqi_server`` with ``kqi_token``."""
+def start_jupyterlab(workdir: str, kqi_server: str, kqi_token: str, timeout: float = 60,
+                     extra_config: str = "") -> JupyterLab:
+    """A JupyterLab on a free port whose panels reach ``kqi_server`` with ``kqi_token``.
+
+    ``extra_config`` is appended to its ``jupyter_server_config.py``.
+    """
     if not os.path.exists(os.path.join(LAB_ASSETS, "static", "style.js")):
         require_or_skip("the lab extension is not built (run 'make setup')")
     root = os.path.join(workdir, "root")
@@ -72,7 +76,7 @@ def start_jupyterlab(workdir: str, kqi_server: str, kqi_token: str, timeout: flo
         f.write("c.ServerApp.jpserver_extensions = {'kqi_services': True}\n"
                 f"c.LabApp.extra_labextensions_path = [{extensions!r}]\n"
                 "c.LabApp.news_url = None\n"
-                "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n")
+                "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n" + extra_config)
     port = free_port_block(1)
     token = os.urandom(12).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KQI_", "JUPYTERHUB_", "JUPYTER_"))}
@@ -100,12 +104,12 @@ def start_jupyterlab(workdir: str, kqi_server: str, kqi_token: str, timeout: flo
     raise RuntimeError(f"jupyter lab did not come up:\n{lab.log()[-4000:]}")
 
 
-def chromium(playwright):
+def chromium(playwright, extra_args=()):
     """Debian's chromium, headless, through Playwright."""
     executable = shutil.which("chromium")
     if not executable:
         require_or_skip("chromium is not installed (apt-get install chromium)")
-    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + list(extra_args))
 
 
 def same_origin_service(page, lab: JupyterLab, platform_url: str, fail_parts: int = 0) -> list[str]:

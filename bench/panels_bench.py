@@ -77,6 +77,25 @@ def prepare(platform, workdir: str, trainings: int) -> tuple:
     return api, blocker
 
 
+def time_list_calls(api, lab) -> None:
+    """One page of 50 trainings, straight from the service and through the server extension (median of 5)."""
+    import requests
+
+    def median(call):
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            call().raise_for_status()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[2] * 1000
+
+    query = {"page": 1, "perPage": 50}
+    direct = median(lambda: api.get("/training", params=query))
+    relayed = median(lambda: requests.get(f"{lab.url}/kqi/api/training", params={**query, "token": lab.token},
+                                          timeout=60))
+    print(f"GET /training (50 of them): service {direct:.0f} ms, through the server extension {relayed:.0f} ms")
+
+
 def time_trainings_panel(page, lab, trainings: int) -> None:
     page.goto(lab.lab_url)
     tab = page.locator('.lm-TabBar-tab[title="KQI Trainings"]')
@@ -120,6 +139,7 @@ def main() -> None:
     try:
         api, blocker = prepare(platform, workdir, args.trainings)
         lab = start_jupyterlab(os.path.join(workdir, "lab"), platform.url + "/services/kqi", api.token)
+        time_list_calls(api, lab)
         big = os.path.join(workdir, "big.bin")
         make_file(big, args.size_mib * 1024 * 1024)
         size = os.path.getsize(big)

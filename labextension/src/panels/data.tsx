@@ -198,9 +198,9 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
       setSelected(null);
       setTenant(t => t + 1);
     };
-    props.model.changed.connect(changed);
+    props.model.tenantChanged.connect(changed);
     return () => {
-      props.model.changed.disconnect(changed);
+      props.model.tenantChanged.disconnect(changed);
     };
   }, []);
   const refresh = () => setReload(r => r + 1);

@@ -185,9 +185,9 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
       setSelected(null);
       setReload(r => r + 1);
     };
-    props.model.changed.connect(changed);
+    props.model.tenantChanged.connect(changed);
     return () => {
-      props.model.changed.disconnect(changed);
+      props.model.tenantChanged.disconnect(changed);
     };
   }, []);
   const refresh = () => setReload(r => r + 1);

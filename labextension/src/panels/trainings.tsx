@@ -341,9 +341,9 @@ export function TrainingsPanel(props: { model: KqiModel; actions: IRunActions })
       setSelected(null);
       setReload(r => r + 1);
     };
-    props.model.changed.connect(changed);
+    props.model.tenantChanged.connect(changed);
     return () => {
-      props.model.changed.disconnect(changed);
+      props.model.tenantChanged.disconnect(changed);
     };
   }, []);
   const refresh = () => setReload(r => r + 1);

@@ -30,6 +30,7 @@ import requests
 from conftest import Api, Platform, _process_tree, require_or_skip, unique, wait_until
 from kqi_services.executor import LocalExecutor, Mount, RunSpec
 from kqi_services.executor.cgroups import choose_hierarchies, probe_hierarchies
+from kqi_services.executor.supervisor import supervisor_pid
 from test_data_api import upload
 from test_training_api import submit, wait_for
 
@@ -107,12 +108,13 @@ def run_processes(platform: Platform, run_id: int) -> dict[int, str]:
     """{pid: what} of a training's supervisor, its sandbox and everything running inside it."""
     key = f"training-{run_id}"
     dirs = (os.path.join(platform.state_dir, "executor", key), os.path.join(platform.state_dir, "runs", key))
+    supervisor = supervisor_pid(dirs[0])
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit() or not alive(int(name)):
             continue
         pid, args = int(name), cmdline(int(name))
-        if "kqi_services.executor.supervisor" in args and dirs[0] in args:
+        if pid == supervisor:
             found[pid] = "supervisor"
         elif any(a == d or a.startswith(d + "/") for a in args for d in dirs):
             found[pid] = "sandbox"

@@ -26,6 +26,7 @@ import kqi_services
 
 from .base import Executor, ExecutorError, RunActive, RunExists, RunHandle, RunNotFound, RunState
 from .cgroups import RunCgroup
+from .forkserver import ForkServer, ForkServerError
 from .spec import DEFAULT_PATH, RUN_ID_PATTERN, RunSpec, SpecError, check_absolute
 from .supervisor import (HALT_FILE, MODULE, OPTIONS_FILE, PID_FILE, RUNNING_FILE, SPEC_FILE, STATUS_FILE,
                          SUPERVISOR_LOG, read_json, supervisor_pid, write_json_atomic)
@@ -64,6 +65,7 @@ class LocalExecutor(Executor):
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.cgroups = cgroups
         self.python = python
+        self.fork_server = ForkServer(python, self._supervisor_env())
 
     def run_dir(self, run_id: str) -> str:
         if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
@@ -90,7 +92,7 @@ class LocalExecutor(Executor):
             os.mkdir(run_dir, 0o700)
         except FileExistsError:
             raise RunExists(f"run {spec.run_id} exists") from None
-        write_json_atomic(os.path.join(run_dir, OPTIONS_FILE), {
+        write_json_atomic(os.path.join(run_dir, OPTIONS_FILE), data={
             "sandbox": self.sandbox, "cgroup_parent": self.cgroup_parent,
             "extra_ro_paths": list(self.extra_ro_paths), "cgroups": self.cgroups})
         write_json_atomic(os.path.join(run_dir, SPEC_FILE), spec.to_dict())
@@ -105,11 +107,20 @@ class LocalExecutor(Executor):
             time.sleep(0.01)
         return RunHandle(spec.run_id, self.name, str(pid or ""), spec.log_file)
 
-    def _launch(self, run_dir: str) -> None:
-        """Start the supervisor detached: the shell backgrounds it and exits, init adopts it."""
+    @staticmethod
+    def _supervisor_env() -> dict[str, str]:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(kqi_services.__file__)))
         python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": python_path, "LC_ALL": "C.UTF-8"}
+        return {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": python_path, "LC_ALL": "C.UTF-8"}
+
+    def _launch(self, run_dir: str) -> None:
+        """Start the supervisor detached (see the module docstring)."""
+        try:
+            self.fork_server.launch(run_dir)
+            return
+        except ForkServerError:
+            pass
+        env = self._supervisor_env()
         subprocess.run(
             ["/bin/sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 &', "kqi-launch",
              os.path.join(run_dir, SUPERVISOR_LOG), self.python, "-m", MODULE, run_dir],

@@ -9,7 +9,7 @@ stderr appended to the log, waits, and leaves the result in ``status.json``.
 Files of a run directory:
 
 ``spec.json``       the ``RunSpec``; ``options.json`` the executor's sandbox options
-``supervisor.pid``  this process (alive when its ``/proc/PID/cmdline`` names this module and the run dir)
+``supervisor.pid``  this process: its pid and start time (alive while ``/proc/PID/stat`` shows that start time)
 ``running.json``    written once the sandbox runs: its pid, start time, cgroup, notes
 ``status.json``     the result: {state: "finished", exit_code, signal, oom_killed, halted, error, …}
 ``halt``            a halt was asked (the executor also sends this process SIGTERM)
@@ -31,6 +31,7 @@ import ctypes
 import hashlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -60,13 +61,18 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def write_json_atomic(path: str, data: dict) -> None:
-    """Write ``data`` so that readers see the old file or the whole new one."""
+def write_json_atomic(path: str, data: dict, durable: bool = False) -> None:
+    """Write ``data`` so that readers see the old file or the whole new one.
+
+    ``durable`` also syncs it to disk first (for results that must survive a
+    machine crash; files that only matter while the machine is up skip it).
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -78,16 +84,28 @@ def read_json(path: str) -> dict | None:
         return None
 
 
+def process_start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/PID/stat`` field 22), or None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def supervisor_pid(run_dir: str) -> int | None:
-    """The pid of the run's live supervisor, or None (no pid file, gone, a zombie or a reused pid)."""
+    """The pid of the run's live supervisor, or None (no pid file, gone, a zombie or a reused pid).
+
+    The pid file holds the pid and its start time, so a pid the kernel gave
+    to another process since is not taken for the supervisor.
+    """
     try:
         with open(os.path.join(run_dir, PID_FILE)) as f:
-            pid = int(f.read().strip())
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().decode(errors="replace").split("\0")
+            pid_text, started = (f.read().split() + [""])[:2]
+        pid = int(pid_text)
     except (OSError, ValueError):
         return None
-    if MODULE in args and os.path.abspath(run_dir) in args and not is_zombie_or_gone(pid):
+    if started and process_start_time(pid) == started and not is_zombie_or_gone(pid):
         return pid
     return None
 
@@ -162,7 +180,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with open(self.path(PID_FILE) + ".tmp", "w") as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(f"{os.getpid()} {process_start_time(os.getpid())}\n")
         os.replace(self.path(PID_FILE) + ".tmp", self.path(PID_FILE))
         result = {"exit_code": None, "signal": None, "error": ""}
         oom_before = None
@@ -222,6 +240,10 @@ class Supervisor:
     def _wait(self, grace_s: float) -> dict:
         """Wait for the sandbox; on a halt, SIGTERM the run, then SIGKILL it after ``grace_s``."""
         halted, kill_at = False, None
+        try:  # readable when the sandbox exits: its end is seen at once, not at the next poll
+            exited = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            exited = None
         while self.proc.poll() is None:
             if not halted and self._halt_asked():
                 halted, kill_at = True, time.monotonic() + grace_s
@@ -234,7 +256,12 @@ class Supervisor:
             if kill_at is not None and time.monotonic() >= kill_at:
                 self._kill_run()
                 kill_at = None
-            time.sleep(POLL_S)
+            if exited is None:
+                time.sleep(POLL_S)
+            else:
+                select.select([exited], [], [], POLL_S)
+        if exited is not None:
+            os.close(exited)
         rc = self.proc.returncode
         return {"exit_code": rc if rc >= 0 else 128 - rc, "signal": -rc if rc < 0 else None,
                 "halted": halted or self._halt_asked()}
@@ -271,7 +298,7 @@ class Supervisor:
                     log.write(f"[kqi] error: {result['error']}\n")
             except OSError:
                 pass
-        write_json_atomic(self.path(STATUS_FILE), {
+        write_json_atomic(self.path(STATUS_FILE), durable=True, data={
             "state": "finished",
             "exit_code": result.get("exit_code"),
             "signal": result.get("signal"),

@@ -24,7 +24,7 @@ from kqi_services.hubapi import HubAPIError
 from kqi_services.listing import Page, count
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
 from kqi_services.orm import StorageEndpoint, Tenant, TokenTenant, User, utcnow
-from kqi_services.tokens import token_hash
+from kqi_services.tokens import RUN_TOKEN_PREFIX, run_token_owner, token_hash
 
 
 @dataclass
@@ -103,6 +103,11 @@ class APIHandler(web.RequestHandler):
             via_cookie = bool(token)
         if not token:
             raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'")
+        if token.startswith(RUN_TOKEN_PREFIX) and not via_cookie:
+            owner = run_token_owner(self.db, token)
+            if owner is None:
+                raise Unauthorized("The run token is invalid or its run has ended")
+            return Principal(owner[0], owner[1], token, token_hash(token), False)
         model = await self.hub_auth.user_for_token(token, sync=False)
         if not model or model.get("kind", "user") != "user":
             raise Unauthorized("The token is invalid or has expired; log in again")

@@ -1,13 +1,19 @@
-"""Tokens of the kqi API: hub tokens bound to one tenant each, and their revocation.
+"""Tokens of the kqi API: hub tokens bound to one tenant each, run tokens, and their revocation.
 
-A token is a JupyterHub API token of the user (so it also opens the user's
-notebooks through the hub); the kqi database keeps which tenant it selects,
-keyed by the token's SHA-256, never the token itself.
+A login token is a JupyterHub API token of the user (so it also opens the
+user's notebooks through the hub); the kqi database keeps which tenant it
+selects, keyed by the token's SHA-256, never the token itself.
+
+A run token (``KQI_TOKEN`` inside a job) is the service's own: ``kqirun_``
+plus 256 random bits, valid for the kqi API only, in the run's tenant, until
+the run ends. It lives only as its SHA-256 in the same table (marked
+``run``), so issuing and revoking one costs a row, not two hub requests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -18,6 +24,8 @@ from .orm import TokenTenant, User, utcnow
 
 #: notes of the tokens JupyterHub gives running servers; revocation spares them
 SERVER_TOKEN_NOTE_PREFIX = "Server at "
+RUN_TOKEN_PREFIX = "kqirun_"
+RUN_TOKEN_MARK = "run"
 
 
 def token_hash(token: str) -> str:
@@ -44,6 +52,29 @@ def bind_token(db, user: User, tenant_id: int, token: str, hub_token_id: str | N
         row.expires_at = utcnow() + timedelta(seconds=lifetime)
     db.merge(row)
     return row
+
+
+def issue_run_token(db, user: User, tenant_id: int, lifetime: int) -> tuple[str, str]:
+    """A new run token for ``user`` in ``tenant_id``: (the token, its SHA-256 to revoke it by)."""
+    token = RUN_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = bind_token(db, user, tenant_id, token, RUN_TOKEN_MARK, lifetime)
+    return token, row.token_hash
+
+
+def run_token_owner(db, token: str):
+    """(user, tenant) of a live run token, else None (unknown, revoked, expired, or no longer a member)."""
+    row = db.get(TokenTenant, token_hash(token))
+    if row is None or row.hub_token_id != RUN_TOKEN_MARK or (row.expires_at and row.expires_at <= utcnow()):
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or user.membership(row.tenant_id) is None:
+        return None
+    return user, user.membership(row.tenant_id).tenant
+
+
+def revoke_run_token(db, digest: str) -> None:
+    db.execute(delete(TokenTenant).where(TokenTenant.token_hash == digest,
+                                         TokenTenant.hub_token_id == RUN_TOKEN_MARK))
 
 
 async def revoke_user_tokens(hub: HubAPI, db, user: User, hub_auth=None) -> int:

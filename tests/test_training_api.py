@@ -36,7 +36,7 @@ os.makedirs("/kqi/output/sub dir", exist_ok=True)
 with open("/kqi/output/sub dir/result #1.json", "w") as f:
     json.dump({"inputs": inputs, "env": env, "cwd": os.getcwd(), "pid": os.getpid(),
                "input_writable": input_writable, "account": account["userName"],
-               "tenant": account["selectedTenant"]["id"]}, f)
+               "tenant": account["selectedTenant"]["id"], "token": os.environ["KQI_TOKEN"]}, f)
 """
 
 
@@ -124,8 +124,12 @@ def test_training_runs_with_the_runtime_contract(lab):
     assert "hello from the model" in log and "to stderr" in log
     archive = zipfile.ZipFile(io.BytesIO(requests.get(files["output.zip"]["url"], timeout=30).content))
     assert archive.namelist() == ["sub dir/result #1.json"]
-    # the run token was revoked when the run ended
     assert "KQI_TOKEN" not in log
+    # the run token works for the kqi API only while the run runs
+    assert result["token"].startswith("kqirun_")
+    r = requests.get(result["env"]["KQI_SERVER"] + "/api/v2/account",
+                     headers={"Authorization": "Bearer " + result["token"]}, timeout=30)
+    assert r.status_code == 401 and "ended" in r.json()["message"]
 
 
 def test_failed_exit_and_live_log(lab):

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import zipfile
 
@@ -28,14 +29,15 @@ from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
 from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
 from ..scheduler import JobRequest, NodeView, Resources, plan
 from ..staging import StagedFile, dataset_layout, stage
-from ..tokens import bind_token, forget_cached_identities
+from ..tokens import forget_cached_identities, issue_run_token, revoke_run_token
 from . import status as st
-from .kinds import KINDS, JobKind
+from .kinds import KINDS
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
 
 log = logging.getLogger("kqi.jobs")
 
-RUN_TOKEN_NOTE = "kqi run {key}"
+#: run tokens are recorded by their SHA-256; anything else is the id of a hub token
+LOCAL_TOKEN_ID = re.compile(r"^[0-9a-f]{64}$")
 GIB = 1024**3
 
 
@@ -156,41 +158,25 @@ class JobEngine:
     # preparation and start -----------------------------------------------------------------
     async def launch(self, run_id: int) -> None:
         try:
+            loop = asyncio.get_running_loop()
+            spec = await loop.run_in_executor(None, self.prepare, run_id)
+            if spec is None:  # halted while queued for preparation
+                await self.fail_to_start(run_id, "")
+                return
+            await loop.run_in_executor(None, self.executor.start, spec)
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
-                kind = KINDS[run.kind]
-                # the run token is issued by the hub while the model is cloned and the inputs staged
-                token, spec = await asyncio.gather(
-                    self.issue_run_token(db, run, kind),
-                    asyncio.get_running_loop().run_in_executor(None, self.prepare, run_id),
-                )
-                if spec is None:  # halted while queued for preparation
-                    await self.fail_to_start(run_id, "")
-                    return
-                spec.env["KQI_TOKEN"] = token
-                await asyncio.get_running_loop().run_in_executor(None, self.executor.start, spec)
-                db.refresh(run)
                 run.condition_note = None
                 db.commit()
                 if run.end_requested:  # halted while it was being started
-                    await asyncio.get_running_loop().run_in_executor(None, self.executor.halt, spec.run_id)
-                log.info("%s started on %s", kind.run_key(run_id), run.node)
+                    await loop.run_in_executor(None, self.executor.halt, spec.run_id)
+                log.info("%s started on %s", spec.run_id, run.node)
         except Exception as e:  # noqa: BLE001 - any failure to prepare is the run's Error
             log.warning("run %s could not start: %s", run_id, e)
             await self.fail_to_start(run_id, str(e) if isinstance(e, (GitModelError, ValueError)) else
                                      f"The platform could not start the run: {e}")
         finally:
             self._launching.discard(run_id)
-
-    async def issue_run_token(self, db, run: Run, kind: JobKind) -> str:
-        """KQI_TOKEN: a token of the run's owner in the run's tenant, revoked when the run ends."""
-        user = db.get(User, run.user_id)
-        model = await self.hub_api.new_token(user.name, self.token_seconds,
-                                             RUN_TOKEN_NOTE.format(key=kind.run_key(run.id)))
-        bind_token(db, user, run.tenant_id, model["token"], model["id"], self.token_seconds)
-        run.run_token_id = model["id"]
-        db.commit()
-        return model["token"]
 
     def prepare(self, run_id: int) -> RunSpec | None:
         """Clone, stage and build the spec (a worker thread: blocking I/O is fine here)."""
@@ -219,10 +205,13 @@ class JobEngine:
             self.stage_attachments(db, run, store, paths)
             parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS["training"], p.parent_id).output)
                        for p in run.parents]
+            run_token, run.run_token_id = issue_run_token(db, db.get(User, run.user_id), run.tenant_id,
+                                                          self.token_seconds)
+            db.commit()
             env = run_environment(
                 kind, run.id, user_options=json.loads(run.options_json or "{}"), dataset_id=run.dataset_id,
                 parent_ids=[p for p, _ in parents], repository_url=cloned.url, commit=commit,
-                git_token=git_token, server_url=self.server_url, run_token="",
+                git_token=git_token, server_url=self.server_url, run_token=run_token,
                 entry_point=run.entry_point, zip_output=run.zip_output,
                 gpu_ids=[int(g) for g in run.gpu_ids.split(",") if g], proxies=proxy_variables(dict(os.environ)),
             )
@@ -319,16 +308,20 @@ class JobEngine:
                        is_locked=True, created_by="system", modified_by="system"))
 
     async def revoke_run_token(self, db, run: Run) -> None:
+        """End KQI_TOKEN: a run token's row goes; a hub token (runs started by older versions) is deleted."""
         if not run.run_token_id:
             return
-        user = db.get(User, run.user_id)
-        try:
-            if user is not None:
-                await self.hub_api.delete_token(user.name, run.run_token_id)
-        except Exception as e:  # noqa: BLE001 - the run is over either way
-            log.warning("could not revoke the token of run %s: %s", run.id, e)
-        if self.hub_auth is not None:
-            forget_cached_identities(self.hub_auth)
+        if LOCAL_TOKEN_ID.match(run.run_token_id):
+            revoke_run_token(db, run.run_token_id)
+        else:
+            user = db.get(User, run.user_id)
+            try:
+                if user is not None:
+                    await self.hub_api.delete_token(user.name, run.run_token_id)
+            except Exception as e:  # noqa: BLE001 - the run is over either way
+                log.warning("could not revoke the token of run %s: %s", run.id, e)
+            if self.hub_auth is not None:
+                forget_cached_identities(self.hub_auth)
         run.run_token_id = None
         db.commit()
 

@@ -65,10 +65,7 @@ def run_environment(kind: JobKind, run_id: int, *, user_options: dict[str, str],
                     parent_ids: list[int], repository_url: str, commit: str, git_token: str | None,
                     server_url: str, run_token: str, entry_point: str, zip_output: bool,
                     gpu_ids: list[int], proxies: dict[str, str] | None = None) -> dict[str, str]:
-    """The variables of the guide's table; user options first, so the fixed ones win.
-
-    ``run_token`` may be empty here: the engine fills KQI_TOKEN in once the hub issued it.
-    """
+    """The variables of the guide's table; user options first, so the fixed ones win."""
     env = {"PYTHONUNBUFFERED": "1", **user_options}
     env.update(proxies or {})
     visible = ",".join(str(i) for i in gpu_ids) if gpu_ids else "none"

@@ -272,7 +272,8 @@ def test_no_tensorboard_outlives_the_service(platform, lab):
     run = submit(lab, "true")
     wait_for(api, run["id"])
     assert api.put(f"/training/{run['id']}/tensorboard", {}).json()["status"] == "Running"
-    (service,) = [pid for pid in _process_tree(platform.process.pid) if b"kqi_services" in _cmdline(pid)]
+    (service,) = [pid for pid in _process_tree(platform.process.pid)
+                  if _cmdline(pid).rstrip(b"\0").endswith(b"-m\0kqi_services")]
     os.kill(service, signal.SIGKILL)
     wait_gone(run["id"], timeout=5)
 

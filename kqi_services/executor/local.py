@@ -104,7 +104,7 @@ class LocalExecutor(Executor):
             if time.monotonic() > deadline:
                 raise ExecutorError(f"the supervisor of {spec.run_id} did not start; see "
                                     f"{os.path.join(run_dir, SUPERVISOR_LOG)}")
-            time.sleep(0.01)
+            time.sleep(0.002)
         return RunHandle(spec.run_id, self.name, str(pid or ""), spec.log_file)
 
     @staticmethod

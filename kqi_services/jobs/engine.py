@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -52,6 +53,17 @@ def final_status(run: Run, state: RunState) -> tuple[str, str | None]:
     return st.exit_status(state.exit_code, halted=state.halted, oom_killed=state.oom_killed), None
 
 
+@dataclass
+class PreparedRun:
+    """What preparing a run left on disk, for its spec."""
+
+    paths: RunPaths
+    parents: list[tuple[int, str]]  # (parent id, its output directory)
+    repository_url: str
+    commit: str
+    git_token: str | None
+
+
 def run_request(run: Run) -> JobRequest:
     return JobRequest(f"{run.kind}-{run.id}", run.tenant_id, Resources(run.cpu, run.memory, run.gpu),
                       run.partition, run.queued_order or run.id)
@@ -77,7 +89,7 @@ class JobEngine:
 
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
                  server_url: str, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.02,
-                 token_seconds: int = 7 * 24 * 3600, hub_auth=None):
+                 token_seconds: int = 7 * 24 * 3600, hub_auth=None, prepare_ahead_count: int = 2):
         self.session_factory = session_factory
         self.executor = executor
         self.stores = stores
@@ -87,7 +99,9 @@ class JobEngine:
         self.server_url = server_url
         self.poll_seconds = poll_seconds
         self.busy_poll_seconds = busy_poll_seconds
-        self._busy = False
+        self._active: dict[int, str] = {}  # running runs: id → executor key
+        self._ahead: dict[int, asyncio.Future] = {}  # queued runs being prepared: id → its preparation
+        self.prepare_ahead_count = prepare_ahead_count
         self.token_seconds = token_seconds
         self.hub_auth = hub_auth  # its identity cache forgets revoked run tokens at once
         self.last_tenant: int | None = None
@@ -108,16 +122,24 @@ class JobEngine:
             await self.reattach()
         except Exception:  # noqa: BLE001 - the queue must run even if one old run cannot be followed
             log.exception("re-attaching to runs failed")
+        last_full = 0.0
         while True:
-            # while runs are active their ends are polled often (reading a file per run)
+            # While runs are active their ends are polled often, from memory (a file read per run);
+            # the database is read, and the queue planned, when kicked and once per poll_seconds.
             try:
-                await asyncio.wait_for(self._wake.wait(), self.busy_poll_seconds if self._busy else self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), self.busy_poll_seconds if self._active else self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+            kicked = self._wake.is_set()
             self._wake.clear()
             try:
-                await self.watch()
-                await self.schedule()
+                now = asyncio.get_running_loop().time()
+                if kicked or now - last_full >= self.poll_seconds:
+                    last_full = now
+                    await self.watch()
+                    await self.schedule()
+                else:
+                    self.watch_active()
             except Exception:  # noqa: BLE001 - the loop must go on
                 log.exception("job engine pass failed")
 
@@ -130,6 +152,7 @@ class JobEngine:
         with self.session_factory() as db:
             pending = db.scalars(select(Run).where(Run.status == st.PENDING).order_by(Run.queued_order, Run.id)).all()
             if not pending:
+                self.prepare_ahead([])
                 return
             holding = self.holding(db)
             nodes = node_views(db, holding)
@@ -149,18 +172,46 @@ class JobEngine:
                 run.condition_note = "Preparing: cloning the model and staging the inputs"
                 self.last_tenant = a.tenant_id
             db.commit()
-            self._busy = self._busy or bool(assignments)
             for a in assignments:
                 run = by_key[a.job_id]
+                self._active[run.id] = a.job_id
                 self._launching.add(run.id)
                 asyncio.get_running_loop().create_task(self.launch(run.id))
+            admitted = {by_key[a.job_id].id for a in assignments}
+            self.prepare_ahead([r.id for r in pending if r.id not in admitted])
 
     # preparation and start -----------------------------------------------------------------
+    def prepare_ahead(self, queue: list[int]) -> None:
+        """Clone and stage the next runs of the queue while they wait, so a freed slot starts one at once.
+
+        At most ``prepare_ahead_count`` at a time; preparations of runs that
+        left the queue (halted, deleted) are dropped.
+        """
+        waiting = set(queue)
+        for run_id in [r for r in self._ahead if r not in waiting and r not in self._launching]:
+            self._ahead.pop(run_id).add_done_callback(lambda f: f.exception())
+        loop = asyncio.get_running_loop()
+        for run_id in queue:
+            if len(self._ahead) >= self.prepare_ahead_count:
+                break
+            if run_id not in self._ahead:
+                self._ahead[run_id] = loop.run_in_executor(None, self.prepare, run_id)
+
     async def launch(self, run_id: int) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            spec = await loop.run_in_executor(None, self.prepare, run_id)
-            if spec is None:  # halted while queued for preparation
+            ahead = self._ahead.pop(run_id, None)
+            prepared = await (ahead if ahead is not None else loop.run_in_executor(None, self.prepare, run_id))
+            with self.session_factory() as db:
+                run = db.get(Run, run_id)
+                if run.end_requested:  # halted while it was being prepared
+                    spec = None
+                else:
+                    token, run.run_token_id = issue_run_token(db, db.get(User, run.user_id), run.tenant_id,
+                                                              self.token_seconds)
+                    db.commit()
+                    spec = self.run_spec(run, prepared, token)
+            if spec is None:
                 await self.fail_to_start(run_id, "")
                 return
             await loop.run_in_executor(None, self.executor.start, spec)
@@ -178,14 +229,18 @@ class JobEngine:
         finally:
             self._launching.discard(run_id)
 
-    def prepare(self, run_id: int) -> RunSpec | None:
-        """Clone, stage and build the spec (a worker thread: blocking I/O is fine here)."""
+    def prepare(self, run_id: int) -> PreparedRun:
+        """Clone the model and stage the inputs, afresh (a worker thread: blocking I/O is fine here).
+
+        Runs while the run waits in the queue (``prepare_ahead``) or once it is admitted.
+        """
         with self.session_factory() as db:
             run = db.get(Run, run_id)
-            if run.end_requested:
-                return None
             kind = KINDS[run.kind]
             paths = RunPaths.of(self.runs_dir, kind, run.id)
+            for d in (paths.git, paths.input, paths.attach):  # a restart may have left a half-done one
+                if os.path.isdir(d) and os.listdir(d):
+                    shutil.rmtree(d)
             for d in (paths.git, paths.input, paths.output, paths.attach):
                 os.makedirs(d, exist_ok=True)
             git = db.get(GitEndpoint, run.git_id)
@@ -194,8 +249,6 @@ class JobEngine:
             commit = resolve_commit(url, branch=run.git_branch, commit=run.git_commit, token=git_token)
             run.git_commit = commit
             db.commit()
-            if os.path.isdir(paths.git) and os.listdir(paths.git):
-                shutil.rmtree(paths.git)
             cloned = clone(url, commit, paths.git, token=git_token)
             tenant = db.get(Tenant, run.tenant_id)
             store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
@@ -205,23 +258,25 @@ class JobEngine:
             self.stage_attachments(db, run, store, paths)
             parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS["training"], p.parent_id).output)
                        for p in run.parents]
-            run_token, run.run_token_id = issue_run_token(db, db.get(User, run.user_id), run.tenant_id,
-                                                          self.token_seconds)
-            db.commit()
-            env = run_environment(
-                kind, run.id, user_options=json.loads(run.options_json or "{}"), dataset_id=run.dataset_id,
-                parent_ids=[p for p, _ in parents], repository_url=cloned.url, commit=commit,
-                git_token=git_token, server_url=self.server_url, run_token=run_token,
-                entry_point=run.entry_point, zip_output=run.zip_output,
-                gpu_ids=[int(g) for g in run.gpu_ids.split(",") if g], proxies=proxy_variables(dict(os.environ)),
-            )
-            return RunSpec(
-                run_id=kind.run_key(run.id), command=run.entry_point, env=env,
-                mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(paths, parents)],
-                cpu=float(run.cpu), memory_bytes=run.memory * GIB,
-                gpus=[int(g) for g in run.gpu_ids.split(",") if g],
-                image=f"{run.image}:{run.image_tag}" if run.image else "",
-            )
+            return PreparedRun(paths, parents, cloned.url, commit, git_token)
+
+    def run_spec(self, run: Run, prepared: PreparedRun, run_token: str) -> RunSpec:
+        """The complete spec of an admitted, prepared run (its GPUs are known only now)."""
+        kind = KINDS[run.kind]
+        gpu_ids = [int(g) for g in run.gpu_ids.split(",") if g]
+        env = run_environment(
+            kind, run.id, user_options=json.loads(run.options_json or "{}"), dataset_id=run.dataset_id,
+            parent_ids=[p for p, _ in prepared.parents], repository_url=prepared.repository_url,
+            commit=prepared.commit, git_token=prepared.git_token, server_url=self.server_url, run_token=run_token,
+            entry_point=run.entry_point, zip_output=run.zip_output, gpu_ids=gpu_ids,
+            proxies=proxy_variables(dict(os.environ)),
+        )
+        return RunSpec(
+            run_id=kind.run_key(run.id), command=run.entry_point, env=env,
+            mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(prepared.paths, prepared.parents)],
+            cpu=float(run.cpu), memory_bytes=run.memory * GIB, gpus=gpu_ids,
+            image=f"{run.image}:{run.image_tag}" if run.image else "",
+        )
 
     def stage_attachments(self, db, run: Run, store, paths: RunPaths) -> None:
         layout = [StagedFile(f.file_name, f.stored_path, f.file_name, f.size) for f in run.files]
@@ -245,16 +300,24 @@ class JobEngine:
 
     # watching and finishing ----------------------------------------------------------------
     async def watch(self) -> None:
+        """Follow every run the database says is running (and remember them for ``watch_active``)."""
         with self.session_factory() as db:
-            running = db.scalars(select(Run).where(Run.status == st.RUNNING)).all()
-            self._busy = bool(running)
-            for run in running:
-                if run.id in self._launching or run.id in self._finishing:
-                    continue
-                state = self.run_state(run)
-                if state.phase in ("finished", "lost"):
-                    self._finishing.add(run.id)
-                    asyncio.get_running_loop().create_task(self.finish(run.id, state))
+            running = db.execute(select(Run.id, Run.kind).where(Run.status == st.RUNNING)).all()
+        self._active = {run_id: KINDS[kind].run_key(run_id) for run_id, kind in running}
+        self.watch_active()
+
+    def watch_active(self) -> None:
+        """Finish the remembered running runs whose executor says they ended."""
+        for run_id, key in list(self._active.items()):
+            if run_id in self._launching or run_id in self._finishing:
+                continue
+            try:
+                state = self.executor.status(key)
+            except RunNotFound:
+                state = RunState(key, "unknown")
+            if state.phase in ("finished", "lost"):
+                self._finishing.add(run_id)
+                asyncio.get_running_loop().create_task(self.finish(run_id, state))
 
     async def finish(self, run_id: int, state: RunState) -> None:
         """Keep the results, then record the final status (no transaction spans an await)."""
@@ -274,6 +337,7 @@ class JobEngine:
                 run.completed_at = utcnow()
                 db.commit()
                 log.info("%s-%s finished: %s", run.kind, run_id, final)
+            self._active.pop(run_id, None)
             self._finishing.discard(run_id)
             self.kick()  # the freed resources go to the queue before the token is revoked
             with self.session_factory() as db:

@@ -214,6 +214,10 @@ class APIHandler(web.RequestHandler):
         except UnicodeDecodeError:
             raise InvalidInput(f"{name} must be UTF-8") from None
 
+    def tag_filters(self) -> list[str]:
+        """The ``tag`` filters of a list: repeated, or comma-separated as the upstream CLI sends them."""
+        return [t for arg in self.get_query_arguments("tag") for t in arg.split(",") if t]
+
     def page_of(self, query) -> list:
         """The rows of ``query`` on the page ``perPage``/``page`` asks; the total goes in X-Total-Count."""
         page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))

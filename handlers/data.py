@@ -48,7 +48,7 @@ class DataListHandler(DataBase):
     def get(self):
         tenant = self.require_tenant()
         args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt", "CreatedBy")}
-        tags = [t for t in self.get_query_arguments("tag") if t]
+        tags = self.tag_filters()
         self.write_json([data_model(d) for d in self.page_of(core.query_data(tenant, args, tags))])
 
     def post(self):

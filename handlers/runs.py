@@ -202,7 +202,7 @@ class RunListHandler(RunBase):
             query = query.where(Run.dataset_id.in_(
                 select(DataSet.id).where(text_filter(DataSet.name, self.get_query_argument("DataSet")))))
         # the upstream CLI sends `--tag a --tag b` as one csv value (tag=a,b); a tag never holds a comma
-        for tag in [t for arg in self.get_query_arguments("tag") for t in arg.split(",") if t]:
+        for tag in self.tag_filters():
             query = query.where(exists().where(RunTag.run_id == Run.id, RunTag.tag == tag))
         self.write_json([self.index_model(r) for r in self.page_of(query.order_by(Run.id.desc()))])
 
@@ -412,7 +412,7 @@ class RunLogHandler(RunBase):
             offset = int(self.get_query_argument("offset", "0"))
         except ValueError:
             raise InvalidInput("offset must be an integer") from None
-        follow = self.get_query_argument("follow", "false").lower() == "true"
+        follow = self.get_query_argument("follow", "false").lower() in ("true", "1", "yes")
         key = self.kind.run_key(run.id)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         while True:

@@ -130,6 +130,9 @@ def test_data_create_list_get_update_files_and_delete(member, tmp_path):
     assert header[0] == "id" and [row[0] for row in rows] == [str(data_id)]
     header, rows = table(member("data", "list", "--name", "no-such-data-name").stdout)
     assert rows == []
+    # two --tag filters reach the server as tag=cats,v1: data carrying both
+    header, rows = table(member("data", "list", "--tag", "cats", "--tag", "v1").stdout)
+    assert [row[0] for row in rows] == [str(data_id)]
 
     # get: pp_dict of the details
     out = member("data", "get", data_id).stdout

@@ -9,6 +9,7 @@ it, token lifetimes. ``jupyterhub_config.py`` beside this file only calls it.
 from __future__ import annotations
 
 import os
+import sys
 
 from kqi_services.secretbox import read_or_create_secret
 from kqi_services.settings import PlatformSettings, proxy_command, python_executable
@@ -17,6 +18,8 @@ SERVICE_NAME = "kqi"
 
 # the default `user` role plus access to the kqi service
 USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
+# a notebook's own token: the `server` role's scopes, plus the kqi service (the panels, the CLI, %kqi)
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", f"access:services!service={SERVICE_NAME}"]
 
 
 def apply_config(c, settings: PlatformSettings) -> None:
@@ -43,6 +46,8 @@ def apply_config(c, settings: PlatformSettings) -> None:
     c.JupyterHub.authenticator_class = "kqi_services.authenticator.KqiAuthenticator"
     c.KqiAuthenticator.db_url = settings.db_url
 
+    apply_spawner_config(c, settings)
+
     c.JupyterHub.services = [
         {
             "name": SERVICE_NAME,
@@ -62,3 +67,19 @@ def apply_config(c, settings: PlatformSettings) -> None:
         {"name": "admin", "services": [SERVICE_NAME]},
     ]
 
+
+
+def apply_spawner_config(c, settings: PlatformSettings) -> None:
+    """Notebooks: our spawner, asking the kqi service, with JupyterLab opened in /kqi/output."""
+    c.JupyterHub.spawner_class = "kqi_spawner.local.KqiLocalSpawner"
+    c.KqiSpawnerMixin.kqi_api_url = f"http://127.0.0.1:{settings.service_port}/services/{SERVICE_NAME}/api/v2"
+    c.KqiSpawnerMixin.kqi_api_token = read_or_create_secret(settings.service_token_file)
+    c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
+    c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+    c.Spawner.default_url = "/lab"
+    c.Spawner.notebook_dir = "/kqi/output"
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    # a notebook may wait in the queue for resources as long as a job would
+    c.Spawner.start_timeout = 24 * 3600
+    c.Spawner.http_timeout = 120
+    c.Spawner.poll_interval = 10

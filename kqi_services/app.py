@@ -28,6 +28,7 @@ from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
 from .executor.local import LocalExecutor
 from .jobs.engine import JobEngine
+from .jobs.interactive import software_paths
 from .storage import StoreRegistry, local_store_for
 from .tensorboard import TensorBoardManager
 
@@ -113,7 +114,9 @@ class KqiService(Application):
         self.local_store = local_store_for(self.platform)
         self.stores = StoreRegistry(self.local_store, self.secret_box)
         self.runs_dir = os.path.join(self.platform.state_dir, "runs")
-        self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"))
+        # notebooks run the hub's single-user server from this Python environment
+        self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"),
+                                      extra_ro_paths=software_paths())
         # instance(): the OAuth callback and landing handlers share this one
         self.hub_auth = HubOAuth.instance(
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
@@ -156,6 +159,11 @@ class KqiService(Application):
     def schedule_reconcile(self) -> None:
         """Repair the hub's users and groups from the database, soon, with retries."""
         ioloop.IOLoop.current().add_callback(self.mirror_to_hub)
+
+    @property
+    def hub_base_url(self) -> str:
+        """The hub's base URL path (``/`` unless the hub is configured under a prefix)."""
+        return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/"
 
     def run_server_url(self) -> str:
         """KQI_SERVER of runs: the service as a run reaches it (runs share the host network)."""

@@ -133,6 +133,16 @@ class HubAPI:
                 return None
             raise
 
+    async def start_server(self, name: str, server_name: str, user_options: dict) -> None:
+        """Ask the hub to start a named server (it answers before the spawn has finished)."""
+        await self.request("POST", f"/users/{quote(name)}/servers/{quote(server_name)}", user_options,
+                           ok=(201, 202))
+
+    async def stop_server(self, name: str, server_name: str) -> None:
+        """Ask the hub to stop a named server; one already stopped is fine."""
+        await self.request("DELETE", f"/users/{quote(name)}/servers/{quote(server_name)}", {},
+                           ok=(202, 204, 400, 404))
+
     async def new_token(self, name: str, expires_in: int, note: str) -> dict:
         body = {"expires_in": expires_in, "note": note}
         return await self.request("POST", f"/users/{quote(name)}/tokens", body)

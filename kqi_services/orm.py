@@ -404,6 +404,10 @@ class Run(Audited, Base):
     #: the status a halt, user-cancel or complete asked for while the run was running
     end_requested: Mapped[str | None] = mapped_column(String(32))
     run_token_id: Mapped[str | None] = mapped_column(String(64))
+    #: notebooks: seconds of life per start (0 = unlimited), when the current start ends, its hub server
+    expires_in: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    server_name: Mapped[str | None] = mapped_column(String(255))
 
     tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", order_by="RunTag.tag")
     parents: Mapped[list[RunParent]] = relationship(

@@ -21,17 +21,19 @@ import re
 import shutil
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from ..executor.base import Executor, RunNotFound, RunState
-from ..executor.spec import Mount, RunSpec
+from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
 from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
 from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
 from ..scheduler import JobRequest, NodeView, Resources, plan
 from ..staging import StagedFile, dataset_layout, stage
-from ..tokens import forget_cached_identities, issue_run_token, revoke_run_token
+from ..tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
 from . import status as st
+from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
 
@@ -101,6 +103,7 @@ class JobEngine:
         self.busy_poll_seconds = busy_poll_seconds
         self._active: dict[int, str] = {}  # running runs: id → executor key
         self._ahead: dict[int, asyncio.Future] = {}  # queued runs being prepared: id → its preparation
+        self.spawns: dict[int, SpawnRequest] = {}  # notebooks whose spawner asked to start them
         self.prepare_ahead_count = prepare_ahead_count
         self.token_seconds = token_seconds
         self.hub_auth = hub_auth  # its identity cache forgets revoked run tokens at once
@@ -116,6 +119,10 @@ class JobEngine:
 
     def kick(self) -> None:
         self._wake.set()
+
+    def is_launching(self, run_id: int) -> bool:
+        """Admitted, and still being prepared or started."""
+        return run_id in self._launching
 
     async def _loop(self) -> None:
         try:
@@ -150,7 +157,9 @@ class JobEngine:
 
     async def schedule(self) -> None:
         with self.session_factory() as db:
-            pending = db.scalars(select(Run).where(Run.status == st.PENDING).order_by(Run.queued_order, Run.id)).all()
+            pending = [r for r in db.scalars(select(Run).where(Run.status == st.PENDING)
+                                             .order_by(Run.queued_order, Run.id))
+                       if not KINDS[r.kind].interactive or r.id in self.spawns]  # notebooks wait for their spawner
             if not pending:
                 self.prepare_ahead([])
                 return
@@ -204,20 +213,23 @@ class JobEngine:
             prepared = await (ahead if ahead is not None else loop.run_in_executor(None, self.prepare, run_id))
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
-                if run.end_requested:  # halted while it was being prepared
+                spawn = self.spawns.get(run_id)
+                if run.end_requested or (KINDS[run.kind].interactive and spawn is None):  # halted meanwhile
                     spec = None
                 else:
-                    token, run.run_token_id = issue_run_token(db, db.get(User, run.user_id), run.tenant_id,
-                                                              self.token_seconds)
-                    db.commit()
-                    spec = self.run_spec(run, prepared, token)
+                    spec = self.run_spec(run, prepared, self.run_token(db, run, spawn))
             if spec is None:
                 await self.fail_to_start(run_id, "")
                 return
-            await loop.run_in_executor(None, self.executor.start, spec)
+            if spawn is None or spawn.run_here:
+                await loop.run_in_executor(None, self.executor.start, spec)
+            else:  # the spawner runs it (Kubernetes): it fetches the spec
+                spawn.spec = spec.to_dict()
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
                 run.condition_note = None
+                if run.expires_in:
+                    run.expires_at = utcnow() + timedelta(seconds=run.expires_in)
                 db.commit()
                 if run.end_requested:  # halted while it was being started
                     await loop.run_in_executor(None, self.executor.halt, spec.run_id)
@@ -228,6 +240,17 @@ class JobEngine:
                                      f"The platform could not start the run: {e}")
         finally:
             self._launching.discard(run_id)
+
+    def run_token(self, db, run: Run, spawn: SpawnRequest | None) -> str:
+        """KQI_TOKEN: a run token (revoked at the end), or a notebook's own hub token bound to its tenant."""
+        user = db.get(User, run.user_id)
+        if spawn is not None:
+            bind_token(db, user, run.tenant_id, spawn.server_token, None, None)
+            db.commit()
+            return spawn.server_token
+        token, run.run_token_id = issue_run_token(db, user, run.tenant_id, self.token_seconds)
+        db.commit()
+        return token
 
     def prepare(self, run_id: int) -> PreparedRun:
         """Clone the model and stage the inputs, afresh (a worker thread: blocking I/O is fine here).
@@ -243,13 +266,18 @@ class JobEngine:
                     shutil.rmtree(d)
             for d in (paths.git, paths.input, paths.output, paths.attach):
                 os.makedirs(d, exist_ok=True)
-            git = db.get(GitEndpoint, run.git_id)
-            git_token = self.user_secret(db, run.user_id, "git", run.git_id)
-            url = clone_url(git.repository_url, run.git_owner, run.git_repository)
-            commit = resolve_commit(url, branch=run.git_branch, commit=run.git_commit, token=git_token)
-            run.git_commit = commit
-            db.commit()
-            cloned = clone(url, commit, paths.git, token=git_token)
+            if kind.interactive:  # a rerun: the previous start's executor files go, /kqi/output stays
+                self.forget_executor_run(kind.run_key(run.id))
+                link_workspace(paths.output)
+            repository_url, commit, git_token = "", "", None
+            if run.git_id is not None:
+                git = db.get(GitEndpoint, run.git_id)
+                git_token = self.user_secret(db, run.user_id, "git", run.git_id)
+                url = clone_url(git.repository_url, run.git_owner, run.git_repository)
+                commit = resolve_commit(url, branch=run.git_branch, commit=run.git_commit, token=git_token)
+                run.git_commit = commit
+                db.commit()
+                repository_url = clone(url, commit, paths.git, token=git_token).url
             tenant = db.get(Tenant, run.tenant_id)
             store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
             if run.dataset_id is not None:
@@ -258,7 +286,13 @@ class JobEngine:
             self.stage_attachments(db, run, store, paths)
             parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS["training"], p.parent_id).output)
                        for p in run.parents]
-            return PreparedRun(paths, parents, cloned.url, commit, git_token)
+            return PreparedRun(paths, parents, repository_url, commit, git_token)
+
+    def forget_executor_run(self, key: str) -> None:
+        try:
+            self.executor.cleanup(key)
+        except RunNotFound:
+            pass
 
     def run_spec(self, run: Run, prepared: PreparedRun, run_token: str) -> RunSpec:
         """The complete spec of an admitted, prepared run (its GPUs are known only now)."""
@@ -271,8 +305,14 @@ class JobEngine:
             entry_point=run.entry_point, zip_output=run.zip_output, gpu_ids=gpu_ids,
             proxies=proxy_variables(dict(os.environ)),
         )
+        command, workdir = run.entry_point, "/kqi/git"
+        spawn = self.spawns.get(run.id) if kind.interactive else None
+        if spawn is not None:  # a notebook: the hub's single-user server, opened in /kqi/output
+            env.update(spawner_variables(spawn.env))
+            env["PATH"] = notebook_path(spawn.cmd, DEFAULT_PATH)
+            command, workdir = notebook_command(run.entry_point, spawn.cmd), "/kqi/output"
         return RunSpec(
-            run_id=kind.run_key(run.id), command=run.entry_point, env=env,
+            run_id=kind.run_key(run.id), command=command, env=env, workdir=workdir,
             mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(prepared.paths, prepared.parents)],
             cpu=float(run.cpu), memory_bytes=run.memory * GIB, gpus=gpu_ids,
             image=f"{run.image}:{run.image_tag}" if run.image else "",
@@ -303,7 +343,13 @@ class JobEngine:
         """Follow every run the database says is running (and remember them for ``watch_active``)."""
         with self.session_factory() as db:
             running = db.execute(select(Run.id, Run.kind).where(Run.status == st.RUNNING)).all()
-        self._active = {run_id: KINDS[kind].run_key(run_id) for run_id, kind in running}
+            expired = db.scalars(select(Run).where(Run.status == st.RUNNING, Run.expires_at.is_not(None),
+                                                   Run.expires_at <= utcnow(), Run.end_requested.is_(None))).all()
+            for run in expired:
+                run.condition_note = f"Stopped at the end of its lifetime ({run.expires_in / 3600:g} h)"
+                await self.halt(db, run, st.COMPLETED)
+        self._active = {run_id: KINDS[kind].run_key(run_id) for run_id, kind in running
+                        if run_id not in self.spawns or self.spawns[run_id].run_here}
         self.watch_active()
 
     def watch_active(self) -> None:
@@ -324,14 +370,16 @@ class JobEngine:
         loop = asyncio.get_running_loop()
         try:
             try:
-                await loop.run_in_executor(None, self.keep_results, run_id)
                 kept_note = None
+                await loop.run_in_executor(None, self.keep_results, run_id)
             except Exception as e:  # noqa: BLE001 - the status stands even if the log cannot be kept
                 log.exception("could not keep the results of run %s", run_id)
                 kept_note = f"The log or output.zip could not be attached: {e}"
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
                 final, note = final_status(run, state)
+                if KINDS[run.kind].interactive:
+                    note = note or self.notebook_end_note(run, final, state)
                 run.status = final
                 run.condition_note = "; ".join(n for n in (note, kept_note) if n) or None
                 run.completed_at = utcnow()
@@ -340,16 +388,48 @@ class JobEngine:
             self._active.pop(run_id, None)
             self._finishing.discard(run_id)
             self.kick()  # the freed resources go to the queue before the token is revoked
+            spawn = self.spawns.pop(run_id, None)
             with self.session_factory() as db:
-                await self.revoke_run_token(db, db.get(Run, run_id))
+                run = db.get(Run, run_id)
+                await self.revoke_run_token(db, run)
+                if KINDS[run.kind].interactive and not (spawn and spawn.stopping_by_hub):
+                    await self.tell_hub_stopped(db, run)
         finally:
             self._finishing.discard(run_id)
 
+    def notebook_end_note(self, run: Run, final: str, state: RunState) -> str | None:
+        """Why a notebook ended: its lifetime, or its server's exit and the last lines of its log."""
+        if run.end_requested:
+            return run.condition_note
+        if final == st.FAILED:
+            return f"The notebook's server exited with code {state.exit_code}: {self.log_tail(run)}"
+        return None
+
+    def log_tail(self, run: Run, lines: int = 3) -> str:
+        try:
+            with open(self.executor.log_path(KINDS[run.kind].run_key(run.id)), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
+        except (OSError, RunNotFound):
+            return "no log"
+
+    async def tell_hub_stopped(self, db, run: Run) -> None:
+        """A notebook ended here (halt, lifetime, crash): the hub stops its server record too."""
+        user = db.get(User, run.user_id)
+        if user is None or not run.server_name:
+            return
+        try:
+            await self.hub_api.stop_server(user.name, run.server_name)
+        except Exception as e:  # noqa: BLE001 - the hub's own poll will notice later
+            log.warning("could not tell the hub that notebook %s stopped: %s", run.id, e)
+
     def keep_results(self, run_id: int) -> None:
-        """Attach the log (and output.zip when asked) to the run (a worker thread)."""
+        """Attach the log (and output.zip when asked) to the run (a worker thread); notebooks keep none."""
         with self.session_factory() as db:
             run = db.get(Run, run_id)
             kind = KINDS[run.kind]
+            if kind.interactive:
+                return
             paths = RunPaths.of(self.runs_dir, kind, run.id)
             tenant = db.get(Tenant, run.tenant_id)
             store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
@@ -404,9 +484,18 @@ class JobEngine:
             run.status = final
             run.completed_at = utcnow()
             db.commit()
+            self.spawns.pop(run.id, None)
             return
         run.end_requested = final
         db.commit()
+        spawn = self.spawns.get(run.id)
+        if spawn is not None and not spawn.run_here and run.id not in self._launching:
+            # the spawner ran it elsewhere and stops it there: it ends here now
+            if run.id not in self._finishing:
+                self._finishing.add(run.id)
+                asyncio.get_running_loop().create_task(self.finish(run.id, RunState(
+                    KINDS[run.kind].run_key(run.id), "finished", exit_code=0, halted=True)))
+            return
         if run.id not in self._launching:
             key = KINDS[run.kind].run_key(run.id)
             await asyncio.get_running_loop().run_in_executor(None, self.executor.halt, key)

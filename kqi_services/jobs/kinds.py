@@ -17,6 +17,9 @@ class JobKind:
     upload_type: str  # the upload/parameter type of its attached files
     attached_prefix: str  # object key prefix of its attached files
     input_layout: str  # "dataset" ({type}/{dataId}/file) or "data" ({dataId}/file)
+    #: a notebook: started by the hub's spawner with its command, lives until stopped or expired,
+    #: keeps /kqi/output across reruns; its log is not attached
+    interactive: bool = False
 
     def log_file_name(self, run_id: int) -> str:
         return self.log_file.format(id=run_id)
@@ -32,4 +35,7 @@ INFERENCE = JobKind("inference", "INFERENCE_ID", "inference_stdout_stderr_{id}.l
 PREPROCESSING = JobKind("preprocessing", "PREPROCESSING_ID", "preprocess_stdout_stderr_{id}.log",
                         "PreprocessHistoryAttachedFiles", "preprocess-attached-files", "data")
 
-KINDS = {k.name: k for k in (TRAINING, INFERENCE, PREPROCESSING)}
+NOTEBOOK = JobKind("notebook", "NOTEBOOK_ID", "notebook_stdout_stderr_{id}.log",
+                   "NotebookHistoryAttachedFiles", "notebook-attached-files", "dataset", interactive=True)
+
+KINDS = {k.name: k for k in (TRAINING, INFERENCE, PREPROCESSING, NOTEBOOK)}

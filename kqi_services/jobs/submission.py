@@ -56,8 +56,11 @@ def parse_options(value) -> dict[str, str]:
     return env
 
 
-def _git_model(db, tenant: Tenant, body: dict) -> tuple[int, str, str, str | None, str | None]:
-    git = v.field(body, "gitModel", dict, required=True)
+def _git_model(db, tenant: Tenant, body: dict, required: bool = True):
+    """(git id, owner, repository, branch, commit) of ``gitModel``; all None when optional and absent."""
+    git = v.field(body, "gitModel", dict, required=required)
+    if git is None:
+        return None, None, None, None, None
     git_id = v.integer(git, "gitId") or tenant.default_git_id
     if git_id is None or git_id not in [g.git_id for g in tenant.gits] or db.get(GitEndpoint, git_id) is None:
         raise NotFound(f"Git endpoint {git_id} not found in this tenant")
@@ -106,15 +109,31 @@ def _parents(db, tenant: Tenant, kind: JobKind, ids: list[int]) -> list[Run]:
     return parents
 
 
+def lifetime(tenant: Tenant, body: dict, maximum: int) -> int:
+    """``expiresIn`` of a notebook in seconds: 0 (unlimited) only where the tenant allows it."""
+    seconds = v.integer(body, "expiresIn", minimum=0, maximum=maximum)
+    if seconds is None:
+        raise InvalidInput("expiresIn (the notebook's lifetime in seconds) is required; "
+                           "0 means unlimited where the tenant allows it")
+    if seconds == 0 and not tenant.available_infinite_time_notebook:
+        raise InvalidInput("This tenant does not allow notebooks without a lifetime: set expiresIn in seconds")
+    return seconds
+
+
 def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[NodeView],
-              partitions: list[str]) -> Run:
-    """A checked, unsaved Pending run for ``body``; InvalidInput/NotFound otherwise."""
+              partitions: list[str], max_lifetime: int = 30 * 24 * 3600) -> Run:
+    """A checked, unsaved Pending run for ``body``; InvalidInput/NotFound otherwise.
+
+    Interactive kinds (notebooks) need no entry point, model or dataset, and
+    take a lifetime (``expiresIn``, at most ``max_lifetime`` seconds).
+    """
     v.require_object(body)
     name = v.string(body, "name", required=True, max_length=30)
     if not RUN_NAME.match(name):
         raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
-    entry_point = v.string(body, "entryPoint", required=True, max_length=64 * 1024, strip=False)
-    if not entry_point.strip():
+    required = not kind.interactive
+    entry_point = v.string(body, "entryPoint", required=required, max_length=64 * 1024, strip=False) or ""
+    if required and not entry_point.strip():
         raise InvalidInput("entryPoint must not be empty")
     cpu = v.integer(body, "cpu", required=True, minimum=1, maximum=100_000)
     memory = v.integer(body, "memory", required=True, minimum=1, maximum=1_000_000)
@@ -122,10 +141,11 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
     partition = v.string(body, "partition", max_length=255) or None
     if partition and partition not in partitions:
         raise InvalidInput(f"Unknown partition {partition!r}; this tenant has: {', '.join(partitions) or 'none'}")
-    dataset_id = v.integer(body, "dataSetId", required=kind.input_layout == "dataset")
+    dataset_id = v.integer(body, "dataSetId", required=required and kind.input_layout == "dataset")
     dataset = get_dataset(db, tenant, dataset_id) if dataset_id is not None else None
     parents = _parents(db, tenant, kind, parent_ids(body))
-    git_id, owner, repository, branch, commit = _git_model(db, tenant, body)
+    git_id, owner, repository, branch, commit = _git_model(db, tenant, body, required)
+    expires_in = lifetime(tenant, body, max_lifetime) if kind.interactive else None
     registry_id, image, tag = _image(body)
     options = parse_options(body.get("options"))
     tags = v.tags(body)
@@ -142,7 +162,8 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
         git_id=git_id, git_owner=owner, git_repository=repository, git_branch=branch, git_commit=commit,
         registry_id=registry_id, image=image, image_tag=tag, entry_point=entry_point,
         options_json=json.dumps(options, sort_keys=True), cpu=cpu, memory=memory, gpu=gpu, partition=partition,
-        zip_output=v.boolean(body, "zip"), local_dataset=v.boolean(body, "localDataSet"), status=PENDING,
+        zip_output=v.boolean(body, "zip") and not kind.interactive, local_dataset=v.boolean(body, "localDataSet"),
+        status=PENDING, expires_in=expires_in,
         created_by=user.name, modified_by=user.name,
     )
     run.tags = [RunTag(tag=t) for t in tags]

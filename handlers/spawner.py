@@ -1,0 +1,179 @@
+"""The API the hub's notebook spawner calls (``kqi_spawner``); not for users.
+
+Every request carries the kqi service's own hub API token (the spawner runs
+inside the hub, which holds it in its config): ``Authorization: token …``.
+
+- ``POST internal/notebooks`` — a spawn from the hub's own form: create the
+  notebook for the user (or rerun their stopped one of that name).
+- ``POST internal/notebooks/{id}/spawn`` — the server's command, environment
+  and port: the engine may now admit and start it.
+- ``GET internal/notebooks/{id}?wait=S&since=STATE`` — where it stands
+  (queue position, preparing, started, ended and why), answered once it
+  differs from ``since`` or after ``S`` seconds.
+- ``POST internal/notebooks/{id}/stop`` — the hub stops the server: halt it
+  and answer once it has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+
+from sqlalchemy import select
+
+from kqi_services import notebooks as core
+from kqi_services import validation as v
+from kqi_services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from kqi_services.jobs import status as st
+from kqi_services.jobs.engine import node_views, run_request
+from kqi_services.jobs.interactive import SpawnRequest
+from kqi_services.jobs.kinds import NOTEBOOK
+from kqi_services.orm import Run, Tenant, User
+from kqi_services.scheduler import queue_positions
+
+from .base import APIHandler
+from .cluster import partitions_of, visible_nodes
+
+WAIT_MAX_S = 30
+
+
+class SpawnerAPIHandler(APIHandler):
+    auth_required = False
+
+    async def prepare(self):
+        given = self.request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "token" or not hmac.compare_digest(token.encode(), self.kqi.api_token.encode()):
+            raise Unauthorized("This API is for the hub's notebook spawner")
+
+    @property
+    def engine(self):
+        return self.settings["engine"]
+
+    def notebook(self, run_id) -> Run:
+        run = self.db.get(Run, v.path_id(run_id))
+        if run is None or run.kind != NOTEBOOK.name:
+            raise NotFound(f"Notebook {run_id} not found")
+        return run
+
+    def state(self, run: Run) -> dict:
+        """What the spawner shows and decides on."""
+        phase = {st.PENDING: "queued", st.RUNNING: "running"}.get(run.status, "ended")
+        if run.status == st.RUNNING and self.engine.is_launching(run.id):
+            phase = "preparing"
+        position = None
+        if run.status == st.PENDING:
+            pending = self.db.scalars(select(Run).where(Run.status == st.PENDING)).all()
+            position = queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
+        spawn = self.engine.spawns.get(run.id)
+        return {"id": run.id, "status": run.status, "phase": phase, "queuePosition": position,
+                "message": run.condition_note, "node": run.node,
+                "expiresAt": run.expires_at.isoformat() + "Z" if run.expires_at else None,
+                "spec": spawn.spec if spawn is not None and phase == "running" else None}
+
+
+class SpawnerNotebooksHandler(SpawnerAPIHandler):
+    """POST internal/notebooks {user, serverName, options}: the notebook of a spawn from the hub's form."""
+
+    def post(self):
+        body = v.require_object(self.get_json_body())
+        user = User.find_by_name(self.db, v.string(body, "user", required=True, max_length=255))
+        if user is None:
+            raise NotFound("No such kqi user")
+        options = v.field(body, "options", dict, default={}) or {}
+        server_name = v.string(body, "serverName", max_length=255) or ""
+        tenant = self.tenant_for(user, options.get("tenantId"))
+        nodes, partitions = node_views(self.db, []), partitions_of(visible_nodes(self.db, tenant))
+        existing = self.db.scalar(select(Run).where(
+            Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
+            Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
+        if existing is not None:
+            run = core.rerun_notebook(self.db, existing, tenant, user, options, nodes, partitions)
+        else:
+            body = {"name": server_name or "default", **{k: val for k, val in options.items() if k != "tenantId"}}
+            run = core.create_notebook(self.db, tenant, user, body, nodes, partitions)
+            run.server_name = server_name
+        self.db.commit()
+        self.write_json(self.state(run), 201)
+
+    def tenant_for(self, user: User, tenant_id) -> Tenant:
+        if tenant_id in (None, ""):
+            membership = user.default_membership
+        else:
+            try:
+                membership = user.membership(int(tenant_id))
+            except (TypeError, ValueError):
+                raise InvalidInput("tenantId must be a tenant id") from None
+        if membership is None:
+            raise Forbidden(f"{user.name} is not a member of that tenant")
+        return membership.tenant
+
+
+class SpawnerSpawnHandler(SpawnerAPIHandler):
+    """POST internal/notebooks/{id}/spawn {user, cmd, env, port, runHere}."""
+
+    def post(self, run_id):
+        run = self.notebook(run_id)
+        body = v.require_object(self.get_json_body())
+        user = self.db.get(User, run.user_id)
+        if user is None or body.get("user") != user.name:
+            raise Forbidden("That notebook is another user's")
+        if run.status != st.PENDING:
+            raise Conflict(f"Notebook {run.id} is {run.status}; rerun it to start it again")
+        cmd = v.field(body, "cmd", list, required=True)
+        env = v.field(body, "env", dict, required=True)
+        if not cmd or not all(isinstance(c, str) for c in cmd):
+            raise InvalidInput("cmd must be a list of strings")
+        if not all(isinstance(k, str) and isinstance(val, str) for k, val in env.items()):
+            raise InvalidInput("env must map names to strings")
+        port = v.integer(body, "port", required=True, minimum=1, maximum=65535)
+        self.engine.spawns[run.id] = SpawnRequest(cmd, env, port, run_here=v.boolean(body, "runHere", default=True))
+        self.engine.kick()
+        self.write_json(self.state(run))
+
+
+class SpawnerStateHandler(SpawnerAPIHandler):
+    """GET internal/notebooks/{id}?wait=S&since=PHASE."""
+
+    async def get(self, run_id):
+        wait = min(float(self.get_query_argument("wait", "0") or 0), WAIT_MAX_S)
+        since = self.get_query_argument("since", "")
+        deadline = time.monotonic() + wait
+        while True:
+            run = self.notebook(run_id)
+            state = self.state(run)
+            if not since or f"{state['phase']}:{state['queuePosition']}" != since or time.monotonic() >= deadline:
+                break
+            self.db.rollback()  # no transaction stays open across the wait
+            await asyncio.sleep(0.05)
+        self.write_json(state)
+
+
+class SpawnerStopHandler(SpawnerAPIHandler):
+    """POST internal/notebooks/{id}/stop: halt it (the hub stops the server) and answer once it ended."""
+
+    async def post(self, run_id):
+        run = self.notebook(run_id)
+        spawn = self.engine.spawns.get(run.id)
+        if spawn is not None:
+            spawn.stopping_by_hub = True
+        if run.status in st.ACTIVE:
+            await self.engine.halt(self.db, run, st.KILLED)
+        deadline = time.monotonic() + float(self.get_query_argument("wait", "20"))
+        while time.monotonic() < deadline:
+            self.db.rollback()
+            run = self.notebook(run_id)
+            if run.status not in st.ACTIVE:
+                break
+            await asyncio.sleep(0.1)
+        self.write_json(self.state(run))
+
+
+base = "api/v2/internal/notebooks"
+default_handlers = [
+    (base, SpawnerNotebooksHandler),
+    (rf"{base}/([0-9]+)", SpawnerStateHandler),
+    (rf"{base}/([0-9]+)/spawn", SpawnerSpawnHandler),
+    (rf"{base}/([0-9]+)/stop", SpawnerStopHandler),
+]

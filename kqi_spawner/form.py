@@ -1,0 +1,124 @@
+"""The hub's spawn form for notebooks: the guide's options, turned into the API's CreateInputModel.
+
+People who start a server from /hub/home get this form; the hub passes what
+they typed to ``options_from_form``, whose result the spawner sends to the
+kqi service, which checks it exactly as ``POST /api/v2/notebook/run`` does
+(so a bad value comes back as the service's message on the spawn page).
+Lifetimes are typed in hours, as in the guide, and sent in seconds.
+"""
+
+from __future__ import annotations
+
+options_form_html = """
+<div class="form-group">
+  <label for="kqi-tenant">Tenant id (empty: your default tenant)</label>
+  <input class="form-control" id="kqi-tenant" name="tenantId" inputmode="numeric">
+</div>
+<div class="form-group row">
+  <div class="col-sm-4"><label for="kqi-cpu">CPU cores</label>
+    <input class="form-control" id="kqi-cpu" name="cpu" type="number" min="1" value="1" required></div>
+  <div class="col-sm-4"><label for="kqi-memory">Memory (GB)</label>
+    <input class="form-control" id="kqi-memory" name="memory" type="number" min="1" value="2" required></div>
+  <div class="col-sm-4"><label for="kqi-gpu">GPUs</label>
+    <input class="form-control" id="kqi-gpu" name="gpu" type="number" min="0" value="0" required></div>
+</div>
+<div class="form-group">
+  <label for="kqi-lifetime">Lifetime (hours; 0 = unlimited where your tenant allows it)</label>
+  <input class="form-control" id="kqi-lifetime" name="lifetimeHours" type="number" min="0" step="any" value="8">
+</div>
+<div class="form-group row">
+  <div class="col-sm-6"><label for="kqi-image">Container image (registry/image:tag; empty: the default)</label>
+    <input class="form-control" id="kqi-image" name="image"></div>
+  <div class="col-sm-6"><label for="kqi-partition">Partition</label>
+    <input class="form-control" id="kqi-partition" name="partition"></div>
+</div>
+<div class="form-group">
+  <label for="kqi-dataset">Dataset id</label>
+  <input class="form-control" id="kqi-dataset" name="dataSetId" inputmode="numeric">
+</div>
+<div class="form-group row">
+  <div class="col-sm-3"><label for="kqi-git">Git endpoint id</label>
+    <input class="form-control" id="kqi-git" name="gitId" inputmode="numeric"></div>
+  <div class="col-sm-3"><label for="kqi-owner">Owner</label>
+    <input class="form-control" id="kqi-owner" name="gitOwner"></div>
+  <div class="col-sm-3"><label for="kqi-repository">Repository</label>
+    <input class="form-control" id="kqi-repository" name="gitRepository"></div>
+  <div class="col-sm-3"><label for="kqi-branch">Branch or commit</label>
+    <input class="form-control" id="kqi-branch" name="gitBranch"></div>
+</div>
+<div class="form-group">
+  <label for="kqi-parents">Parent training ids (comma separated)</label>
+  <input class="form-control" id="kqi-parents" name="parentIds">
+</div>
+<div class="form-group">
+  <label for="kqi-env">Environment variables (one NAME=value per line)</label>
+  <textarea class="form-control" id="kqi-env" name="env" rows="3"></textarea>
+</div>
+<div class="form-group">
+  <label for="kqi-entry">Startup script (runs before JupyterLab)</label>
+  <textarea class="form-control" id="kqi-entry" name="entryPoint" rows="2"></textarea>
+</div>
+<div class="form-group">
+  <label for="kqi-memo">Memo</label>
+  <input class="form-control" id="kqi-memo" name="memo">
+</div>
+"""
+
+
+class FormError(ValueError):
+    """A value the form cannot turn into the API's model."""
+
+
+def _one(formdata: dict, name: str) -> str:
+    value = formdata.get(name) or [""]
+    return (value[0] if isinstance(value, list) else value).strip()
+
+
+def _number(formdata: dict, name: str, kind=int):
+    text = _one(formdata, name)
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise FormError(f"{name} must be a number, not {text!r}") from None
+
+
+def options_from_form(formdata: dict) -> dict:
+    """The CreateInputModel fields (plus ``tenantId``) of a submitted spawn form."""
+    options: dict = {}
+    for name in ("cpu", "memory", "gpu", "dataSetId", "tenantId"):
+        value = _number(formdata, name)
+        if value is not None:
+            options[name] = value
+    hours = _number(formdata, "lifetimeHours", float)
+    options["expiresIn"] = int(round((hours if hours is not None else 8) * 3600))
+    for name in ("partition", "memo", "entryPoint"):
+        if _one(formdata, name):
+            options[name] = _one(formdata, name)
+    image = _one(formdata, "image")
+    if image:
+        name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        options["containerImage"] = {"image": name, "tag": tag or "latest"}
+    if _one(formdata, "gitRepository"):
+        ref = _one(formdata, "gitBranch")
+        is_commit = len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower())
+        options["gitModel"] = {"gitId": _number(formdata, "gitId"), "owner": _one(formdata, "gitOwner"),
+                               "repository": _one(formdata, "gitRepository"),
+                               "branch": None if is_commit else (ref or None), "commitId": ref if is_commit else None}
+    parents = [p.strip() for p in _one(formdata, "parentIds").split(",") if p.strip()]
+    if parents:
+        try:
+            options["parentIds"] = [int(p) for p in parents]
+        except ValueError:
+            raise FormError("parent ids must be numbers") from None
+    env = {}
+    for line in _one(formdata, "env").splitlines():
+        if line.strip():
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise FormError(f"environment line {line!r} is not NAME=value")
+            env[key.strip()] = value
+    if env:
+        options["options"] = env
+    return options

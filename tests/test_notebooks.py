@@ -1,0 +1,181 @@
+"""Notebooks on the real platform: JupyterHub named servers from our spawner, admitted by the job scheduler.
+
+A notebook runs the hub's single-user JupyterLab in the job sandbox with the
+real /kqi paths; these tests reach it through the hub's proxy as a user's
+browser would (with the user's token), and check what a user sees: status,
+url, files kept in /kqi/output across halt and rerun, resources held
+against trainings, lifetimes, failures, and refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from conftest import unique, wait_until
+from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.platform
+
+ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
+
+
+def run_notebook(lab, **overrides):
+    body = {"name": unique("nb")[:30], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 3600,
+            "dataSetId": lab["dataset"]["id"], **overrides}
+    r = lab["api"].post("/notebook/run", body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def wait_notebook(api, nb_id, statuses, timeout=120):
+    return wait_until(lambda: (nb := api.get(f"/notebook/{nb_id}").json())["status"] in statuses and nb,
+                      timeout, f"notebook {nb_id} to be {statuses}", interval=0.3)
+
+
+def lab_get(platform, api, nb, path, **kw):
+    """GET a path of the notebook's JupyterLab server through the hub, as its user."""
+    endpoint = api.get(f"/notebook/{nb['id']}/endpoint").json()
+    base = platform.url + endpoint["url"].removesuffix("lab")
+    return requests.get(base + path, headers={"Authorization": f"token {api.token}"}, timeout=30, **kw)
+
+
+def wait_answering(platform, api, nb, timeout=120):
+    return wait_until(lambda: (r := lab_get(platform, api, nb, "api/status")).status_code == 200 and r,
+                      timeout, "the notebook's JupyterLab to answer")
+
+
+def test_notebook_runs_jupyterlab_in_kqi_output_and_keeps_it_across_rerun(platform, lab):
+    api = lab["api"]
+    nb = run_notebook(lab)
+    assert nb["status"] == "Pending" and nb["expiresIn"] == 3600
+    nb = wait_notebook(api, nb["id"], ("Running",) + ENDED)
+    assert nb["status"] == "Running", nb
+    wait_answering(platform, api, nb)
+    endpoint = api.get(f"/notebook/{nb['id']}/endpoint").json()
+    assert endpoint["url"].endswith(f"/{nb['name']}/lab") and 3500 < endpoint["remainingSeconds"] <= 3600
+
+    # JupyterLab's root is /kqi/output, with the guide's links to the fresh directories
+    listing = lab_get(platform, api, nb, "api/contents/").json()
+    assert {"input", "git", "parent"} <= {c["name"] for c in listing["content"]}
+    staged = lab_get(platform, api, nb, "api/contents/input/training").json()
+    assert [c["name"] for c in staged["content"]] == [str(lab["data"]["id"])]
+    headers = {"Authorization": f"token {api.token}"}
+    base = platform.url + endpoint["url"].removesuffix("lab")
+    r = requests.put(base + "api/contents/keep.txt", headers=headers, timeout=30,
+                     json={"type": "file", "format": "text", "content": "kept"})
+    assert r.status_code == 201, r.text
+
+    r = api.post(f"/notebook/{nb['id']}/halt")
+    assert r.status_code == 200, r.text
+    nb = wait_notebook(api, nb["id"], ENDED)
+    assert nb["status"] == "Killed"
+    wait_until(lambda: lab_get(platform, api, nb, "api/status").status_code != 200, 30, "the server to stop")
+    hub_servers = requests.get(f"{platform.url}/hub/api/users/{nb['createdBy']}", timeout=30,
+                               headers={"Authorization": f"token {api.token}"}).json()["servers"]
+    assert nb["name"] not in hub_servers or not hub_servers[nb["name"]].get("ready")
+
+    # rerun: the same notebook, /kqi/output kept, a changed resource
+    r = api.post(f"/notebook/{nb['id']}/rerun", {"cpu": 2, "expiresIn": 7200})
+    assert r.status_code == 201, r.text
+    nb = wait_notebook(api, nb["id"], ("Running",) + ENDED)
+    assert nb["status"] == "Running" and nb["cpu"] == 2 and nb["expiresIn"] == 7200
+    wait_answering(platform, api, nb)
+    assert lab_get(platform, api, nb, "api/contents/keep.txt").json()["content"] == "kept"
+    api.post(f"/notebook/{nb['id']}/halt")
+    wait_notebook(api, nb["id"], ENDED)
+
+
+def test_notebook_holds_its_cores_against_trainings(platform, lab, admin):
+    api = lab["api"]
+    cores = sum(n["cpu"] for n in admin.get("/admin/nodes").json())
+    nb = run_notebook(lab, cpu=cores)
+    wait_notebook(api, nb["id"], ("Running",))
+    run = submit(lab, "true")
+    time.sleep(2)
+    waiting = api.get(f"/training/{run['id']}").json()
+    assert waiting["status"] == "Pending" and waiting["queuePosition"] >= 1
+    api.post(f"/notebook/{nb['id']}/halt")
+    assert wait_for(api, run["id"])["status"] == "Completed"
+
+
+def test_notebook_stops_at_the_end_of_its_lifetime(platform, lab):
+    api = lab["api"]
+    nb = run_notebook(lab, expiresIn=8)
+    nb = wait_notebook(api, nb["id"], ("Running",))
+    assert nb["expiresAt"] and nb["remainingSeconds"] <= 8
+    nb = wait_notebook(api, nb["id"], ENDED, timeout=60)
+    assert nb["status"] == "Completed" and "lifetime" in nb["conditionNote"]
+    user = requests.get(f"{platform.url}/hub/api/user", headers={"Authorization": f"token {api.token}"},
+                        timeout=30).json()
+    wait_until(lambda: nb["name"] not in requests.get(
+        f"{platform.url}/hub/api/users/{user['name']}", headers={"Authorization": f"token {api.token}"},
+        timeout=30).json()["servers"], 30, "the hub to drop the server")
+
+
+def test_a_notebook_whose_server_dies_is_failed_with_the_reason(platform, lab):
+    api = lab["api"]
+    nb = run_notebook(lab, entryPoint="echo about to fail; exit 7")
+    nb = wait_notebook(api, nb["id"], ENDED + ("Running",))
+    nb = wait_notebook(api, nb["id"], ENDED)
+    assert nb["status"] == "Failed"
+    assert "exited with code 7" in nb["conditionNote"] and "about to fail" in nb["conditionNote"]
+
+
+@pytest.mark.parametrize("change, status, message", [
+    ({"name": None}, 400, "name"),
+    ({"cpu": 100000}, 400, "node"),
+    ({"expiresIn": 0}, 400, "without a lifetime"),
+    ({"expiresIn": None}, 400, "expiresIn"),
+    ({"dataSetId": 999999}, 404, "Dataset"),
+    ({"parentIds": [999999]}, 404, "Parent"),
+    ({"options": {"KQI_TOKEN": "x"}}, 400, "cannot be overridden"),
+])
+def test_bad_notebook_requests_queue_nothing(lab, change, status, message):
+    api = lab["api"]
+    before = api.get("/notebook").headers.get("X-Total-Count")
+    body = {"name": unique("bad")[:30], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 60, **change}
+    r = api.post("/notebook/run", {k: v for k, v in body.items() if v is not None})
+    assert r.status_code == status and message.lower() in r.json()["message"].lower(), r.text
+    assert api.get("/notebook").headers.get("X-Total-Count") == before
+
+
+def test_a_running_name_is_a_conflict_and_unlimited_needs_the_tenant(platform, lab, admin):
+    api = lab["api"]
+    nb = run_notebook(lab)
+    r = api.post("/notebook/run", {"name": nb["name"], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 60})
+    assert r.status_code == 409 and "running" in r.json()["message"]
+    assert api.get("/notebook/available-infinite-time").json() is False
+    tenant = lab["tenant"]
+    admin.put(f"/admin/tenants/{tenant['id']}", {**admin.get(f"/admin/tenants/{tenant['id']}").json(),
+                                                 "availableInfiniteTimeNotebook": True})
+    assert api.get("/notebook/available-infinite-time").json() is True
+    api.post(f"/notebook/{nb['id']}/halt")
+    wait_notebook(api, nb["id"], ENDED)
+
+
+def test_a_server_started_from_the_hub_gets_the_same_options_and_queue(platform, lab):
+    """The hub's own spawn path (as /hub/home and its form do): user options without a notebook id."""
+    api = lab["api"]
+    user = requests.get(f"{platform.url}/hub/api/user", headers={"Authorization": f"token {api.token}"},
+                        timeout=30).json()["name"]
+    server = unique("hubnb")[:20]
+    options = {"cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 600, "memo": "from the hub",
+               "tenantId": lab["tenant"]["id"]}
+    r = requests.post(f"{platform.url}/hub/api/users/{user}/servers/{server}", json=options,
+                      headers={"Authorization": f"token {api.token}"}, timeout=60)
+    assert r.status_code in (201, 202), r.text
+    nb = wait_until(lambda: [n for n in api.get("/notebook").json() if n["name"] == server], 30,
+                    "the notebook record")[0]
+    nb = wait_notebook(api, nb["id"], ("Running",))
+    assert nb["memo"] == "from the hub"
+    wait_answering(platform, api, nb)
+    r = requests.delete(f"{platform.url}/hub/api/users/{user}/servers/{server}",
+                        headers={"Authorization": f"token {api.token}"}, timeout=60)
+    assert r.status_code in (202, 204), r.text
+    assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"

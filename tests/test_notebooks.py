@@ -179,3 +179,29 @@ def test_a_server_started_from_the_hub_gets_the_same_options_and_queue(platform,
                         headers={"Authorization": f"token {api.token}"}, timeout=60)
     assert r.status_code in (202, 204), r.text
     assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
+
+
+def test_a_waiting_spawn_shows_its_queue_position_in_the_hubs_progress(platform, lab, admin):
+    api = lab["api"]
+    cores = sum(n["cpu"] for n in admin.get("/admin/nodes").json())
+    first = run_notebook(lab, cpu=cores)
+    wait_notebook(api, first["id"], ("Running",))
+    second = run_notebook(lab)
+    user = second["createdBy"]
+    headers = {"Authorization": f"token {api.token}"}
+    url = f"{platform.url}/hub/api/users/{user}/servers/{second['name']}/progress"
+    # the service asks the hub to spawn in the background: the progress stream is there once it did
+    progress = wait_until(lambda: (r := requests.get(url, headers=headers, stream=True, timeout=30)).ok and r,
+                          30, "the spawn's progress stream")
+    message = None
+    for line in progress.iter_lines(decode_unicode=True):
+        if line.startswith("data:") and "position" in line:
+            message = json.loads(line[5:])["message"]
+            break
+    progress.close()
+    assert message == f"Notebook {second['id']} is waiting for resources (position 1 in the queue)"
+    assert api.get(f"/notebook/{second['id']}").json()["status"] == "Pending"
+    api.post(f"/notebook/{first['id']}/halt")
+    wait_notebook(api, second["id"], ("Running",))
+    api.post(f"/notebook/{second['id']}/halt")
+    wait_notebook(api, second["id"], ENDED)

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import zipfile
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,13 +27,14 @@ from sqlalchemy import select
 from ..executor.base import Executor, RunNotFound, RunState
 from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
 from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
-from ..orm import Credential, DataSet, GitEndpoint, Node, Run, RunFile, StorageEndpoint, Tenant, User, utcnow
+from ..orm import Credential, DataSet, GitEndpoint, Node, Run, StorageEndpoint, Tenant, User, utcnow
 from ..scheduler import JobRequest, NodeView, Resources, plan
 from ..staging import StagedFile, dataset_layout, stage
 from ..tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
+from .results import keep_results
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
 
 log = logging.getLogger("kqi.jobs")
@@ -430,26 +430,14 @@ class JobEngine:
             kind = KINDS[run.kind]
             if kind.interactive:
                 return
-            paths = RunPaths.of(self.runs_dir, kind, run.id)
-            tenant = db.get(Tenant, run.tenant_id)
-            store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
-            prefix = f"{tenant.name}/{kind.attached_prefix}"
             try:
                 log_path = self.executor.log_path(kind.run_key(run.id))
             except RunNotFound:
                 log_path = None
-            if log_path and os.path.exists(log_path):
-                self.attach(db, run, store, prefix, kind.log_file_name(run.id), log_path)
-            if run.zip_output and os.path.isdir(paths.output):
-                zip_path = os.path.join(paths.root, "output.zip")
-                zip_directory(paths.output, zip_path)
-                self.attach(db, run, store, prefix, "output.zip", zip_path)
+            tenant = db.get(Tenant, run.tenant_id)
+            keep_results(db, run, kind, self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id)),
+                         f"{tenant.name}/{kind.attached_prefix}", log_path, RunPaths.of(self.runs_dir, kind, run.id))
             db.commit()
-
-    def attach(self, db, run: Run, store, prefix: str, name: str, path: str) -> None:
-        stored = store.put_file(prefix, name, path)
-        db.add(RunFile(run_id=run.id, file_name=name, stored_path=stored.stored_path, size=stored.size,
-                       is_locked=True, created_by="system", modified_by="system"))
 
     async def revoke_run_token(self, db, run: Run) -> None:
         """End KQI_TOKEN: a run token's row goes; a hub token (runs started by older versions) is deleted."""
@@ -517,19 +505,3 @@ class JobEngine:
                                       "Lost: the run's supervisor is gone (the machine or the sandbox died)")
                 db.commit()
                 await self.revoke_run_token(db, run)
-
-
-def zip_directory(src: str, dest: str) -> None:
-    """Zip a run's output; symlinks are stored as links, never followed out of the directory."""
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        for root, dirs, files in os.walk(src):
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                rel = os.path.relpath(path, src)
-                if os.path.islink(path):
-                    info = zipfile.ZipInfo(rel)
-                    info.external_attr = 0o120777 << 16
-                    zf.writestr(info, os.readlink(path))
-                else:
-                    zf.write(path, rel)
-

@@ -39,9 +39,8 @@ def wait_notebook(api, nb_id, statuses, timeout=120):
 
 
 def lab_get(platform, api, nb, path, **kw):
-    """GET a path of the notebook's JupyterLab server through the hub, as its user."""
-    endpoint = api.get(f"/notebook/{nb['id']}/endpoint").json()
-    base = platform.url + endpoint["url"].removesuffix("lab")
+    """GET a path of the notebook's JupyterLab server through the hub, as its user (``nb``: its details)."""
+    base = platform.url + nb["url"].removesuffix("lab")
     return requests.get(base + path, headers={"Authorization": f"token {api.token}"}, timeout=30, **kw)
 
 
@@ -205,3 +204,34 @@ def test_a_waiting_spawn_shows_its_queue_position_in_the_hubs_progress(platform,
     wait_notebook(api, second["id"], ("Running",))
     api.post(f"/notebook/{second['id']}/halt")
     wait_notebook(api, second["id"], ENDED)
+
+
+def test_a_notebook_outlives_a_restart_of_the_kqi_service(start_platform, tmp_path):
+    from test_job_durability import alive, make_lab, service_pid
+
+    from conftest import _process_tree
+
+    platform = start_platform()
+    lab = make_lab(platform, tmp_path / "git")
+    api = lab["api"]
+    nb = run_notebook(lab)
+    wait_notebook(api, nb["id"], ("Running",))
+    wait_answering(platform, api, nb)
+    old = service_pid(platform)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: not alive(old), 5, "the service to die")
+    assert lab_get(platform, api, nb, "api/status").status_code == 200  # the notebook goes on meanwhile
+    wait_until(lambda: _answers(api, nb["id"]), 45, "the restarted service to answer")
+    platform.children = _process_tree(platform.process.pid)
+    assert api.get(f"/notebook/{nb['id']}").json()["status"] == "Running"
+    assert lab_get(platform, api, nb, "api/status").status_code == 200
+    api.post(f"/notebook/{nb['id']}/halt")
+    assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
+    wait_until(lambda: lab_get(platform, api, nb, "api/status").status_code != 200, 30, "the server to stop")
+
+
+def _answers(api, nb_id) -> bool:
+    try:
+        return api.get(f"/notebook/{nb_id}").status_code == 200
+    except requests.RequestException:
+        return False

@@ -1,7 +1,13 @@
 /**
- * The Notebooks panel: platform notebooks (named servers) listed with
- * filters; run a new one, open, halt, rerun, with the remaining lifetime.
+ * The Notebooks panel: platform notebooks (named servers) listed with their
+ * remaining lifetime and filters; run a new one, open, halt, rerun.
+ *
+ * The service counts lifetimes: `remainingSeconds` (details and
+ * `notebook/{id}/endpoint`) is taken as of the moment it arrives and
+ * counted down here, so the browser's clock never matters. The list model
+ * has no lifetime, so each running row asks its endpoint once.
  */
+import { PageConfig } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
 import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
@@ -25,22 +31,65 @@ interface INotebookDetails extends INotebook {
   startedAt?: string | null;
   completedAt?: string | null;
   expiresIn?: number | null;
+  expiresAt?: string | null;
+  remainingSeconds?: number | null;
+  serverName?: string | null;
+  url?: string | null;
   conditionNote?: string | null;
+}
+
+interface IEndpoint {
+  url?: string | null;
+  status?: string;
+  remainingSeconds?: number | null;
 }
 
 const ACTIVE = ['Pending', 'Running'];
 
-/** "2h 05m 09s" left of a notebook started at `startedAt` with a lifetime of `expiresIn` seconds. */
-export function remaining(startedAt: string | null | undefined, expiresIn: number | null | undefined, now: number): string {
-  if (!startedAt || !expiresIn) {
-    return expiresIn === 0 ? 'unlimited' : '';
-  }
-  const started = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(startedAt) ? startedAt : startedAt + 'Z');
-  let left = Math.max(0, Math.floor((started + expiresIn * 1000 - now) / 1000));
+/** The hub server name of the notebook this JupyterLab runs in ('' outside the hub). */
+export const THIS_SERVER = PageConfig.getOption('hubServerName');
+
+/** "2h 05m 09s": seconds as the panel shows a remaining lifetime. */
+export function formatSeconds(seconds: number): string {
+  let left = Math.max(0, Math.floor(seconds));
   const h = Math.floor(left / 3600);
   left %= 3600;
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${h}h ${pad(Math.floor(left / 60))}m ${pad(left % 60)}s`;
+}
+
+/**
+ * What is left of a running notebook's lifetime: `remainingSeconds` as the
+ * service said it at `receivedAt` (ms), at `now` (ms); 'unlimited' without one.
+ */
+export function remaining(remainingSeconds: number | null | undefined, receivedAt: number, now: number): string {
+  if (remainingSeconds === null || remainingSeconds === undefined) {
+    return 'unlimited';
+  }
+  return formatSeconds(remainingSeconds - (now - receivedAt) / 1000);
+}
+
+/** A clock ticking each second while mounted. */
+function useNow(): number {
+  const [now, setNow] = React.useState(Date.now());
+  React.useEffect(() => {
+    const tick = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(tick);
+  }, []);
+  return now;
+}
+
+/** The remaining lifetime of a running row of the list (asked once from its endpoint). */
+function RowRemaining(props: { id: number }): JSX.Element {
+  const [left, setLeft] = React.useState<{ seconds: number | null | undefined; at: number } | null>(null);
+  const now = useNow();
+  React.useEffect(() => {
+    requestAPI<IEndpoint>(`notebook/${props.id}/endpoint`).then(
+      e => setLeft({ seconds: e?.remainingSeconds, at: Date.now() }),
+      () => setLeft(null)
+    );
+  }, [props.id]);
+  return <span className="kqi-remaining">{left ? remaining(left.seconds, left.at, now) : ''}</span>;
 }
 
 function NewNotebook(props: { onCreated: (n: INotebook) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
@@ -103,25 +152,34 @@ function NewNotebook(props: { onCreated: (n: INotebook) => void; onCancel: () =>
   );
 }
 
-function NotebookDetails(props: { id: number; openUrl: (url: string) => void; onChanged: () => void; onError: (e: unknown) => void }): JSX.Element {
-  const [nb, setNb] = React.useState<INotebookDetails | null>(null);
-  const [now, setNow] = React.useState(Date.now());
-  const load = () => requestAPI<INotebookDetails>(`notebook/${props.id}`).then(setNb, props.onError);
+function NotebookDetails(props: {
+  id: number;
+  openUrl: (url: string) => void;
+  onChanged: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
+  const [nb, setNb] = React.useState<{ details: INotebookDetails; at: number } | null>(null);
+  const now = useNow();
+  const status = React.useRef<string | null>(null);
+  const load = () =>
+    requestAPI<INotebookDetails>(`notebook/${props.id}`).then(details => {
+      setNb({ details, at: Date.now() });
+      if (status.current !== null && status.current !== details.status) {
+        props.onChanged(); // the list shows the new status too
+      }
+      status.current = details.status;
+    }, props.onError);
   React.useEffect(() => {
     setNb(null);
+    status.current = null;
     load();
-  }, [props.id]);
-  React.useEffect(() => {
-    const tick = setInterval(() => setNow(Date.now()), 1000);
-    const poll = setInterval(load, 5000);
-    return () => {
-      clearInterval(tick);
-      clearInterval(poll);
-    };
+    const poll = setInterval(load, 3000);
+    return () => clearInterval(poll);
   }, [props.id]);
   if (!nb) {
     return <div className="kqi-detail-pane">Loading…</div>;
   }
+  const details = nb.details;
   const act = async (call: () => Promise<unknown>) => {
     try {
       await call();
@@ -133,39 +191,54 @@ function NotebookDetails(props: { id: number; openUrl: (url: string) => void; on
   };
   const open = () =>
     act(async () => {
-      const endpoint = await requestAPI<{ url?: string | null }>(`notebook/${nb.id}/endpoint`);
-      if (!endpoint?.url) {
-        throw new Error(`Notebook ${nb.id} has no address yet (it is ${nb.status})`);
+      const endpoint = await requestAPI<IEndpoint>(`notebook/${details.id}/endpoint`);
+      if (!endpoint?.url || endpoint.status !== 'Running') {
+        throw new Error(`Notebook ${details.id} cannot be opened: it is ${endpoint?.status ?? details.status}`);
       }
       props.openUrl(endpoint.url);
     });
+  const running = details.status === 'Running';
   return (
     <div className="kqi-detail-pane kqi-notebook-details">
       <Details
         rows={[
-          ['ID', nb.id],
-          ['Name', nb.name],
-          ['Status', <span className={`kqi-status kqi-status-${nb.status}`}>{nb.status}</span>],
-          ['Remaining', <span className="kqi-remaining">{nb.status === 'Running' ? remaining(nb.startedAt, nb.expiresIn, now) : ''}</span>],
-          ['Note', nb.conditionNote],
-          ['Dataset', nb.dataSet ? `${nb.dataSet.id}:${nb.dataSet.name}` : ''],
-          ['Image', nb.containerImage ? `${nb.containerImage.image}:${nb.containerImage.tag}` : ''],
-          ['Resources', `CPU ${nb.cpu}, memory ${nb.memory} GB, GPU ${nb.gpu}`],
-          ['Started', nb.startedAt],
-          ['Memo', nb.memo]
+          ['ID', details.id],
+          ['Name', details.name + (details.serverName && details.serverName === THIS_SERVER ? ' (this notebook)' : '')],
+          ['Status', <span className={`kqi-status kqi-status-${details.status}`}>{details.status}</span>],
+          ['Remaining', <span className="kqi-remaining">{running ? remaining(details.remainingSeconds, nb.at, now) : ''}</span>],
+          ['Expires', running ? details.expiresAt : ''],
+          ['Note', details.conditionNote],
+          ['Dataset', details.dataSet ? `${details.dataSet.id}:${details.dataSet.name}` : ''],
+          ['Image', details.containerImage?.image ? `${details.containerImage.image}:${details.containerImage.tag}` : ''],
+          ['Resources', `CPU ${details.cpu}, memory ${details.memory} GB, GPU ${details.gpu}`],
+          ['Started', details.startedAt],
+          ['URL', running && details.url ? <span className="kqi-nb-url">{details.url}</span> : ''],
+          ['Memo', details.memo]
         ]}
       />
       <div className="kqi-buttons">
-        <button className="jp-mod-styled jp-mod-accept kqi-nb-open" disabled={nb.status !== 'Running'} onClick={open}>
+        <button className="jp-mod-styled jp-mod-accept kqi-nb-open" disabled={!running} onClick={open}>
           Open
         </button>
-        <button className="jp-mod-styled jp-mod-warn kqi-nb-halt" disabled={!ACTIVE.includes(nb.status)} onClick={() => act(() => requestAPI(`notebook/${nb.id}/halt`, { method: 'POST' }))}>
+        <button
+          className="jp-mod-styled jp-mod-warn kqi-nb-halt"
+          disabled={!ACTIVE.includes(details.status)}
+          onClick={() => act(() => requestAPI(`notebook/${details.id}/halt`, { method: 'POST' }))}
+        >
           Halt
         </button>
-        <button className="jp-mod-styled kqi-nb-rerun" disabled={ACTIVE.includes(nb.status)} onClick={() => act(() => requestAPI(`notebook/${nb.id}/rerun`, jsonBody('POST', {})))}>
+        <button
+          className="jp-mod-styled kqi-nb-rerun"
+          disabled={ACTIVE.includes(details.status)}
+          onClick={() => act(() => requestAPI(`notebook/${details.id}/rerun`, jsonBody('POST', {})))}
+        >
           Rerun
         </button>
-        <button className="jp-mod-styled kqi-delete" disabled={ACTIVE.includes(nb.status)} onClick={() => act(() => requestAPI(`notebook/${nb.id}`, { method: 'DELETE' }))}>
+        <button
+          className="jp-mod-styled kqi-delete"
+          disabled={ACTIVE.includes(details.status)}
+          onClick={() => act(() => requestAPI(`notebook/${details.id}`, { method: 'DELETE' }))}
+        >
           Delete
         </button>
       </div>
@@ -235,7 +308,9 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
         renderRow={n => (
           <>
             <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
-            <span className={`kqi-status kqi-status-${n.status}`}>{n.status}</span>
+            <span className={`kqi-status kqi-status-${n.status}`}>{n.status}</span>{' '}
+            {n.status === 'Running' ? <RowRemaining id={n.id} /> : null}
+            {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
           </>
         )}
       />

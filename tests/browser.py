@@ -5,6 +5,8 @@ loopback port, with the kqi server extension enabled and the prebuilt lab
 extension (``kqi_services/labextension``) on its extension path, pointed at a
 kqi service by ``KQI_SERVER``/``KQI_TOKEN`` as a platform notebook is.
 
+``kqi_panel()`` opens one of our sidebar panels in a loaded lab.
+
 ``chromium()`` launches ``/usr/bin/chromium`` through Playwright (no browser
 download). ``same_origin_service()`` makes the page see the kqi service at
 its own origin (``/services/kqi/…``), as it does behind the hub's proxy: the
@@ -110,6 +112,19 @@ def chromium(playwright, extra_args=()):
     if not executable:
         require_or_skip("chromium is not installed (apt-get install chromium)")
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + list(extra_args))
+
+
+def kqi_panel(page, label: str, timeout: float = 60_000):
+    """The KQI sidebar panel ``label`` (Data, Datasets, Trainings, Notebooks) of the lab in ``page``, opened."""
+    from playwright.sync_api import expect
+
+    tab = page.locator(f'.lm-TabBar-tab[title="KQI {label}"]')
+    tab.wait_for(timeout=timeout)
+    panel = page.locator(f"#kqi-{label.lower()}")
+    if not panel.is_visible():
+        tab.click()
+    expect(panel).to_be_visible()
+    return panel
 
 
 def same_origin_service(page, lab: JupyterLab, platform_url: str, fail_parts: int = 0) -> list[str]:

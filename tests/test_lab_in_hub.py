@@ -16,8 +16,9 @@ import re
 
 import pytest
 
-from browser import chromium
+from browser import chromium, kqi_panel
 from conftest import unique, wait_until
+from test_notebooks import ENDED, wait_notebook
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.platform
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.platform
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
 PASSWORD = "user-pass-123"  # new_user's default, which the lab fixture uses
 
 
@@ -90,22 +90,6 @@ def find_notebook(api, name: str) -> dict:
                       30, f"the notebook record {name}")[0]
 
 
-def wait_status(api, nb_id: int, statuses, timeout: float = 120) -> dict:
-    return wait_until(lambda: (nb := api.get(f"/notebook/{nb_id}").json())["status"] in statuses and nb,
-                      timeout, f"notebook {nb_id} to be {statuses}", interval=0.3)
-
-
-def open_panel(page, label: str):
-    """The KQI sidebar panel ``label`` of the JupyterLab in ``page``, opened."""
-    tab = page.locator(f'.lm-TabBar-tab[title="KQI {label}"]')
-    tab.wait_for(timeout=60_000)
-    panel = page.locator(f"#kqi-{label.lower()}")
-    if not panel.is_visible():
-        tab.click()
-    expect(panel).to_be_visible()
-    return panel
-
-
 def start_from_home(page, platform, user, server: str, form: dict) -> list[str]:
     """Adds a named server on /hub/home, starts it with our options form, follows the spawn page to the lab.
 
@@ -128,7 +112,8 @@ def start_from_home(page, platform, user, server: str, form: dict) -> list[str]:
     return [e.get("message", "") for e in events]
 
 
-def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browser_page, halt_at_end):  # noqa: F811
+def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browser_page, halt_at_end,  # noqa: F811
+                                                     tmp_path):
     page, api = browser_page, lab["api"]
     hub_login(page, platform, user)
     server = unique("home")[:20]
@@ -147,14 +132,27 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     expect(page.locator(".jp-DirListing-item", has_text="input")).to_be_visible(timeout=60_000)
 
     # Data: the tenant's data, through the notebook's own token (no login in the lab)
-    data = open_panel(page, "Data")
+    data = kqi_panel(page, "Data")
     expect(data.locator(".kqi-tenant-select")).to_have_value(str(lab["tenant"]["id"]))
     expect(data.locator(".kqi-row", has_text=lab["data"]["name"])).to_be_visible()
     count = len(api.get("/data").json())
     expect(data.locator(".kqi-list-count")).to_have_text(f"{count} item" + ("s" if count != 1 else ""))
 
+    # an upload from the panel goes to the service at the page's own origin (the hub's proxy), for real
+    small = tmp_path / "notes.txt"
+    small.write_text("uploaded through the hub\n")
+    data.locator(".kqi-new").click()
+    name = unique("hub-data")
+    data.locator(".kqi-data-name").fill(name)
+    data.locator(".kqi-file-input").set_input_files(str(small))
+    expect(data.locator(".kqi-upload-done")).to_have_text("uploaded", timeout=60_000)
+    data.locator(".kqi-create-data").click()
+    expect(data.locator(".kqi-row", has_text=name)).to_be_visible()
+    (made,) = [d for d in api.get("/data", params={"Name": name}).json() if d["name"] == name]
+    assert [f["fileName"] for f in api.get(f"/data/{made['id']}/files").json()] == ["notes.txt"]
+
     # Notebooks: this one, marked, with its remaining lifetime (under the hour it was given)
-    notebooks = open_panel(page, "Notebooks")
+    notebooks = kqi_panel(page, "Notebooks")
     this_row = notebooks.locator(".kqi-row", has_text=server)
     expect(this_row.locator(".kqi-status")).to_have_text("Running")
     expect(this_row.locator(".kqi-nb-this")).to_be_visible()
@@ -219,7 +217,7 @@ def test_kqi_magics_preloaded_in_a_notebook_opened_from_the_api(platform, lab, u
     assert r.status_code == 201, r.text
     nb = r.json()
     halt_at_end.append(nb["id"])
-    wait_status(api, nb["id"], ("Running",) + ENDED)
+    wait_notebook(api, nb["id"], ("Running",) + ENDED)
     url = api.get(f"/notebook/{nb['id']}/endpoint").json()["url"]
     assert url == f"/user/{user['name']}/{nb['name']}/lab"
     hub_login(page, platform, user)

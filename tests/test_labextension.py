@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from browser import chromium, same_origin_service, start_jupyterlab
+from browser import chromium, kqi_panel, same_origin_service, start_jupyterlab
 from conftest import unique
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401  (fixtures)
 
@@ -46,13 +46,7 @@ def open_panel(page, jupyterlab, label: str):
     """Opens the lab (first time) and the sidebar panel ``label``; the panel's locator."""
     if not page.url.startswith(jupyterlab.url):
         page.goto(jupyterlab.lab_url)
-    tab = page.locator(f'.lm-TabBar-tab[title="KQI {label}"]')
-    tab.wait_for()
-    panel = page.locator(f"#kqi-{label.lower()}")
-    if not panel.is_visible():
-        tab.click()
-    expect(panel).to_be_visible()
-    return panel
+    return kqi_panel(page, label)
 
 
 def test_panels_upload_with_progress_and_dataset_by_drag_and_drop(platform, lab, jupyterlab, page, tmp_path):  # noqa: F811

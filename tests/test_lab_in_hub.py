@@ -49,15 +49,14 @@ def browser_page():
 
 @pytest.fixture
 def halt_at_end(lab):  # noqa: F811
-    """Notebook ids to halt after the test (so their cores go back to the next test)."""
-    ids: list[int] = []
-    yield ids
+    """Halts every notebook of the lab fixture's (fresh) tenant after the test, whatever happened."""
+    yield
     api = lab["api"]
-    for nb_id in ids:
-        if api.get(f"/notebook/{nb_id}").json()["status"] in ("Pending", "Running"):
-            api.post(f"/notebook/{nb_id}/halt")
-    for nb_id in ids:
-        wait_until(lambda: api.get(f"/notebook/{nb_id}").json()["status"] in ENDED, 60, f"notebook {nb_id} to end")
+    active = [n["id"] for n in api.get("/notebook", params={"perPage": 500}).json() if n["status"] in ("Pending", "Running")]
+    for nb_id in active:
+        api.post(f"/notebook/{nb_id}/halt")
+    for nb_id in active:
+        wait_notebook(api, nb_id, ENDED, timeout=60)
 
 
 #: the spawn page follows the hub's progress with an EventSource; this hands each event to the test
@@ -123,7 +122,6 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     assert any("starting" in m for m in messages), messages
     assert any("ready" in m.lower() for m in messages), messages
     first = find_notebook(api, server)
-    halt_at_end.append(first["id"])
     first = api.get(f"/notebook/{first['id']}").json()
     assert first["status"] == "Running" and first["memo"] == "from the hub's form"
     assert (first["cpu"], first["memory"], first["expiresIn"]) == (1, 1, 3600)
@@ -169,7 +167,6 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     details = notebooks.locator(".kqi-notebook-details")
     expect(details).to_contain_text(second)
     created = find_notebook(api, second)
-    halt_at_end.append(created["id"])
     created = api.get(f"/notebook/{created['id']}").json()
     assert created["memo"] == "from the panel" and created["expiresIn"] == 7200
     expect(details.locator(".kqi-status")).to_have_text("Running", timeout=120_000)
@@ -216,7 +213,6 @@ def test_kqi_magics_preloaded_in_a_notebook_opened_from_the_api(platform, lab, u
     r = api.post("/notebook/run", {"name": unique("magic")[:20], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 900})
     assert r.status_code == 201, r.text
     nb = r.json()
-    halt_at_end.append(nb["id"])
     wait_notebook(api, nb["id"], ("Running",) + ENDED)
     url = api.get(f"/notebook/{nb['id']}/endpoint").json()["url"]
     assert url == f"/user/{user['name']}/{nb['name']}/lab"

@@ -27,6 +27,11 @@ from .runs import (ContainerFilesHandler, RunActionHandler, RunBase, RunEventsHa
 class NotebookBase(RunBase):
     kind = NOTEBOOK
 
+    def index_model(self, run) -> dict:
+        """The list's fields, plus when a running notebook's lifetime ends (added)."""
+        return {**super().index_model(run), "expiresIn": run.expires_in, "expiresAt": timestamp(run.expires_at),
+                "remainingSeconds": core.remaining_seconds(run)}
+
     def details_model(self, run) -> dict:
         model = super().details_model(run)
         for training_only in ("zip", "logSummary", "ports"):

@@ -31,7 +31,9 @@ def apply_config(c, settings: PlatformSettings) -> None:
     c.JupyterHub.db_url = settings.hub_db_url
     c.JupyterHub.cookie_secret_file = os.path.join(settings.secrets_dir, "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = os.path.join(state, "jupyterhub.pid")
-    c.JupyterHub.cleanup_servers = True
+    # notebooks, like jobs, run under supervisors of their own and outlive a platform restart:
+    # the hub keeps their servers and finds them again (the spawner asks the kqi service)
+    c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = True
     c.JupyterHub.allow_named_servers = True
     # after login people land on the hub's home, where notebooks are started

@@ -5,7 +5,9 @@ started by ``kqi-hub`` on free loopback ports with a temporary state dir):
 
 - ``platform``: one platform shared by the whole session (admin password known).
 - ``start_platform``: factory for tests that need their own (restarts, PostgreSQL);
-  stops them at teardown and checks that no process is left.
+  stops them at teardown and checks that no process of the platform is left.
+  Runs and notebooks outlive a platform stop by design: teardowns halt them
+  (``end_runs``).
 - ``admin``: an ``Api`` client logged in as the system admin of ``platform``.
 - ``new_tenant`` / ``new_user``: factories creating uniquely named tenants and
   users through the admin API.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -211,11 +214,34 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def end_runs(state_dir: str, timeout: float = 15) -> None:
+    """Halt what a stopped platform left running (runs and notebooks outlive the platform by design).
+
+    Each run's supervisor gets SIGTERM (it halts its sandbox and removes its
+    cgroup), then SIGKILL when it has not ended within ``timeout``.
+    """
+    from kqi_services.executor.supervisor import supervisor_pid
+
+    runs = os.path.join(state_dir, "executor")
+    pids = [pid for name in (os.listdir(runs) if os.path.isdir(runs) else [])
+            if (pid := supervisor_pid(os.path.join(runs, name)))]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
     p = launch_platform(str(tmp_path_factory.mktemp("platform") / "state"))
     yield p
     p.stop()
+    end_runs(p.state_dir)
 
 
 @pytest.fixture
@@ -232,6 +258,7 @@ def start_platform(tmp_path):
         p.stop()
         time.sleep(0.5)
         left = [pid for pid in p.children if _alive(pid)]
+        end_runs(p.state_dir)
         assert not left, f"processes left after stopping the platform: {left}"
 
 

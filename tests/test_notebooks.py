@@ -235,3 +235,25 @@ def _answers(api, nb_id) -> bool:
         return api.get(f"/notebook/{nb_id}").status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_a_notebook_outlives_a_platform_stop_and_is_served_again_after_the_start(start_platform, tmp_path):
+    from test_job_durability import make_lab
+
+    state = str(tmp_path / "state")
+    first = start_platform(state)
+    lab = make_lab(first, tmp_path / "git")
+    api = lab["api"]
+    nb = run_notebook(lab)
+    nb = wait_notebook(api, nb["id"], ("Running",))
+    wait_answering(first, api, nb)
+    assert [n["remainingSeconds"] for n in api.get("/notebook").json() if n["id"] == nb["id"]][0] > 3500
+
+    first.stop()
+    with pytest.raises(requests.ConnectionError):
+        lab_get(first, api, nb, "api/status")  # the proxy is gone with the platform, the notebook is not
+    second = start_platform(state, port=int(first.url.rsplit(":", 1)[1]))
+    wait_answering(second, api, nb, timeout=60)  # the hub found its server again
+    assert api.get(f"/notebook/{nb['id']}").json()["status"] == "Running"
+    api.post(f"/notebook/{nb['id']}/halt")
+    assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"

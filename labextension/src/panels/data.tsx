@@ -4,9 +4,10 @@
  */
 import * as React from 'react';
 
-import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
-import { jsonBody, requestAPI, requestPage } from '../handler';
+import { Details } from '../components';
+import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
+import { ResourcePanel } from './common';
 import { uploadFile } from '../upload';
 
 export interface IData {
@@ -186,79 +187,26 @@ function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: u
 }
 
 export function DataPanel(props: { model: KqiModel }): JSX.Element {
-  const [error, setError, clearError] = useErrors();
-  const [name, setName] = React.useState('');
-  const [tag, setTag] = React.useState('');
-  const [reload, setReload] = React.useState(0);
-  const [tenant, setTenant] = React.useState(0);
-  const [selected, setSelected] = React.useState<IData | null>(null);
-  const [creating, setCreating] = React.useState(false);
-  React.useEffect(() => {
-    const changed = () => {
-      setSelected(null);
-      setTenant(t => t + 1);
-    };
-    props.model.tenantChanged.connect(changed);
-    return () => {
-      props.model.tenantChanged.disconnect(changed);
-    };
-  }, []);
-  const refresh = () => setReload(r => r + 1);
-
   return (
-    <div className="kqi-panel kqi-data-panel">
-      <TenantSwitcher model={props.model} onError={setError} />
-      <div className="kqi-toolbar">
-        <h2>Data</h2>
-        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
-          New data
-        </button>
-        <button className="jp-mod-styled" onClick={refresh}>
-          Reload
-        </button>
-      </div>
-      <ErrorBanner error={error} onClose={clearError} />
-      {creating ? (
-        <NewData
-          onError={setError}
-          onCancel={() => setCreating(false)}
-          onCreated={d => {
-            setCreating(false);
-            clearError();
-            setSelected(d);
-            refresh();
-          }}
-        />
-      ) : null}
-      <div className="kqi-filters">
-        <FilterBox placeholder="Name" onChange={setName} />
-        <FilterBox placeholder="Tag" onChange={setTag} />
-      </div>
-      <VirtualList<IData>
-        version={`${name}|${tag}|${reload}|${tenant}`}
-        fetchPage={(page, perPage) => requestPage<IData>('data', { Name: name, tag, page, perPage })}
-        rowKey={d => d.id}
-        selected={selected?.id}
-        onSelect={setSelected}
-        onError={setError}
-        dragData={d => JSON.stringify({ id: d.id, name: d.name })}
-        renderRow={d => (
-          <>
-            <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
-            <span className="kqi-dim">{d.tags.join(' ')}</span>
-          </>
-        )}
-      />
-      {selected ? (
-        <DataDetails
-          data={selected}
-          onError={setError}
-          onDeleted={() => {
-            setSelected(null);
-            refresh();
-          }}
-        />
-      ) : null}
-    </div>
+    <ResourcePanel<IData>
+      model={props.model}
+      className="kqi-data-panel"
+      title="Data"
+      newLabel="New data"
+      renderNew={form => <NewData {...form} />}
+      path="data"
+      textFilters={[
+        { placeholder: 'Name', param: 'Name' },
+        { placeholder: 'Tag', param: 'tag' }
+      ]}
+      dragData={d => JSON.stringify({ id: d.id, name: d.name })}
+      renderRow={d => (
+        <>
+          <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
+          <span className="kqi-dim">{d.tags.join(' ')}</span>
+        </>
+      )}
+      renderDetails={(d, c) => <DataDetails data={d} onError={c.onError} onDeleted={c.close} />}
+    />
   );
 }

@@ -5,9 +5,10 @@
  */
 import * as React from 'react';
 
-import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
+import { Details, FilterBox, VirtualList } from '../components';
 import { jsonBody, requestAPI, requestPage } from '../handler';
 import { KqiModel } from '../model';
+import { ResourcePanel } from './common';
 import { IData } from './data';
 
 interface IDataset {
@@ -181,77 +182,23 @@ function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e:
 }
 
 export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
-  const [error, setError, clearError] = useErrors();
-  const [name, setName] = React.useState('');
-  const [reload, setReload] = React.useState(0);
-  const [selected, setSelected] = React.useState<number | null>(null);
-  const [creating, setCreating] = React.useState(false);
-  React.useEffect(() => {
-    const changed = () => {
-      setSelected(null);
-      setReload(r => r + 1);
-    };
-    props.model.tenantChanged.connect(changed);
-    return () => {
-      props.model.tenantChanged.disconnect(changed);
-    };
-  }, []);
-  const refresh = () => setReload(r => r + 1);
   return (
-    <div className="kqi-panel kqi-datasets-panel">
-      <TenantSwitcher model={props.model} onError={setError} />
-      <div className="kqi-toolbar">
-        <h2>Datasets</h2>
-        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
-          New dataset
-        </button>
-        <button className="jp-mod-styled" onClick={refresh}>
-          Reload
-        </button>
-      </div>
-      <ErrorBanner error={error} onClose={clearError} />
-      {creating ? (
-        <NewDataset
-          onError={setError}
-          onCancel={() => setCreating(false)}
-          onCreated={d => {
-            setCreating(false);
-            clearError();
-            setSelected(d.id);
-            refresh();
-          }}
-        />
-      ) : (
+    <ResourcePanel<IDataset>
+      model={props.model}
+      className="kqi-datasets-panel"
+      title="Datasets"
+      newLabel="New dataset"
+      renderNew={form => <NewDataset {...form} />}
+      hideWhileCreating
+      path="datasets"
+      textFilters={[{ placeholder: 'Name', param: 'Name' }]}
+      renderRow={d => (
         <>
-          <div className="kqi-filters">
-            <FilterBox placeholder="Name" onChange={setName} />
-          </div>
-          <VirtualList<IDataset>
-            version={`${name}|${reload}`}
-            fetchPage={(page, perPage) => requestPage<IDataset>('datasets', { Name: name, page, perPage })}
-            rowKey={d => d.id}
-            selected={selected}
-            onSelect={d => setSelected(d.id)}
-            onError={setError}
-            renderRow={d => (
-              <>
-                <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
-                <span className="kqi-dim">{d.memo}</span>
-              </>
-            )}
-          />
-          {selected !== null ? (
-            <DatasetDetails
-              id={selected}
-              onError={setError}
-              onDeleted={() => {
-                setSelected(null);
-                refresh();
-              }}
-            />
-          ) : null}
+          <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
+          <span className="kqi-dim">{d.memo}</span>
         </>
       )}
-    </div>
+      renderDetails={(d, c) => <DatasetDetails id={d.id} onError={c.onError} onDeleted={c.close} />}
+    />
   );
 }

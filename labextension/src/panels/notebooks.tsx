@@ -2,17 +2,17 @@
  * The Notebooks panel: platform notebooks (named servers) listed with their
  * remaining lifetime and filters; run a new one, open, halt, rerun.
  *
- * The service counts lifetimes: `remainingSeconds` (details and
- * `notebook/{id}/endpoint`) is taken as of the moment it arrives and
- * counted down here, so the browser's clock never matters. The list model
- * has no lifetime, so each running row asks its endpoint once.
+ * The service counts lifetimes: `remainingSeconds` (of the list's rows and
+ * of the details) is taken as of the moment it arrives and counted down
+ * here, so the browser's clock never matters.
  */
 import { PageConfig } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
-import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
-import { jsonBody, requestAPI, requestPage } from '../handler';
+import { Details } from '../components';
+import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
+import { INewFormProps, ResourcePanel } from './common';
 
 interface INotebook {
   id: number;
@@ -20,6 +20,10 @@ interface INotebook {
   status: string;
   memo?: string;
   createdAt?: string;
+  expiresAt?: string | null;
+  remainingSeconds?: number | null;
+  /** When the row arrived (ms), to count its `remainingSeconds` down from. */
+  receivedAt?: number;
 }
 
 interface INotebookDetails extends INotebook {
@@ -31,8 +35,7 @@ interface INotebookDetails extends INotebook {
   startedAt?: string | null;
   completedAt?: string | null;
   expiresIn?: number | null;
-  expiresAt?: string | null;
-  remainingSeconds?: number | null;
+  partition?: string | null;
   serverName?: string | null;
   url?: string | null;
   conditionNote?: string | null;
@@ -79,25 +82,72 @@ function useNow(): number {
   return now;
 }
 
-/** The remaining lifetime of a running row of the list (asked once from its endpoint). */
-function RowRemaining(props: { id: number }): JSX.Element {
-  const [left, setLeft] = React.useState<{ seconds: number | null | undefined; at: number } | null>(null);
+/** The remaining lifetime of a running row of the list, from the row's own `remainingSeconds`. */
+function RowRemaining(props: { row: INotebook }): JSX.Element {
   const now = useNow();
-  React.useEffect(() => {
-    requestAPI<IEndpoint>(`notebook/${props.id}/endpoint`).then(
-      e => setLeft({ seconds: e?.remainingSeconds, at: Date.now() }),
-      () => setLeft(null)
-    );
-  }, [props.id]);
-  return <span className="kqi-remaining">{left ? remaining(left.seconds, left.at, now) : ''}</span>;
+  const row = props.row;
+  return (
+    <span className="kqi-remaining" title={row.expiresAt ? `expires ${row.expiresAt}` : undefined}>
+      {remaining(row.remainingSeconds, row.receivedAt ?? now, now)}
+    </span>
+  );
 }
 
-function NewNotebook(props: { onCreated: (n: INotebook) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
-  const [f, setF] = React.useState({ name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' });
+/** Whether this tenant allows notebooks without a lifetime (null while asking). */
+function useInfiniteAllowed(onError: (e: unknown) => void): boolean | null {
+  const [allowed, setAllowed] = React.useState<boolean | null>(null);
+  React.useEffect(() => {
+    requestAPI<boolean>('notebook/available-infinite-time').then(
+      a => setAllowed(a === true),
+      e => {
+        setAllowed(false);
+        onError(e);
+      }
+    );
+  }, []);
+  return allowed;
+}
+
+/** A lifetime in hours the form may send: at least 1 h, or 0 (unlimited) where the tenant allows it. */
+export function lifetimeOk(hours: string, infiniteAllowed: boolean | null): boolean {
+  const h = Number(hours);
+  return hours.trim() !== '' && Number.isFinite(h) && (h >= 1 || (h === 0 && infiniteAllowed === true));
+}
+
+/** The lifetime field's label: "0 = unlimited" only where the tenant allows it. */
+function lifetimeLabel(infiniteAllowed: boolean | null): string {
+  return infiniteAllowed ? 'Lifetime (h, 0 = unlimited)' : 'Lifetime (h, at least 1)';
+}
+
+/** The tenant's datasets, for a form's dataset choice. */
+function useDatasets(onError: (e: unknown) => void): { id: number; name: string }[] {
   const [datasets, setDatasets] = React.useState<{ id: number; name: string }[]>([]);
   React.useEffect(() => {
-    requestAPI<{ id: number; name: string }[]>('datasets', {}, { perPage: 500 }).then(setDatasets, props.onError);
+    requestAPI<{ id: number; name: string }[]>('datasets', {}, { perPage: 500 }).then(setDatasets, onError);
   }, []);
+  return datasets;
+}
+
+function DatasetSelect(props: { value: string; datasets: { id: number; name: string }[]; className: string; onChange: (v: string) => void }): JSX.Element {
+  return (
+    <label>
+      Dataset{' '}
+      <select className={props.className} value={props.value} onChange={e => props.onChange(e.target.value)}>
+        <option value="">(none)</option>
+        {props.datasets.map(d => (
+          <option key={d.id} value={d.id}>
+            {d.id}:{d.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
+  const [f, setF] = React.useState({ name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' });
+  const datasets = useDatasets(props.onError);
+  const infinite = useInfiniteAllowed(props.onError);
   const input = (key: keyof typeof f, label: string, type = 'text') => (
     <label>
       {label} <input className={`kqi-nb-${key}`} type={type} value={f[key]} onChange={e => setF({ ...f, [key]: e.target.value })} />
@@ -122,27 +172,72 @@ function NewNotebook(props: { onCreated: (n: INotebook) => void; onCancel: () =>
     <div className="kqi-form kqi-new-notebook">
       <h3>New notebook</h3>
       {input('name', 'Name')}
-      <label>
-        Dataset{' '}
-        <select value={f.dataSetId} onChange={e => setF({ ...f, dataSetId: e.target.value })}>
-          <option value="">(none)</option>
-          {datasets.map(d => (
-            <option key={d.id} value={d.id}>
-              {d.id}:{d.name}
-            </option>
-          ))}
-        </select>
-      </label>
+      <DatasetSelect className="kqi-nb-dataset" value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
       {input('image', 'Image')}
       {input('tag', 'Tag')}
       {input('cpu', 'CPU', 'number')}
       {input('memory', 'Memory (GB)', 'number')}
       {input('gpu', 'GPU', 'number')}
-      {input('hours', 'Lifetime (h, 0 = unlimited)', 'number')}
+      {input('hours', lifetimeLabel(infinite), 'number')}
       {input('memo', 'Memo')}
       <div className="kqi-buttons">
-        <button className="jp-mod-styled jp-mod-accept kqi-nb-run" disabled={!f.name.trim()} onClick={run}>
+        <button className="jp-mod-styled jp-mod-accept kqi-nb-run" disabled={!f.name.trim() || !lifetimeOk(f.hours, infinite)} onClick={run}>
           Run
+        </button>
+        <button className="jp-mod-styled" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** Rerun a notebook with its resources, lifetime, dataset and partition (prefilled from it) changed. */
+function RerunNotebook(props: { notebook: INotebookDetails; onDone: () => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+  const nb = props.notebook;
+  const [f, setF] = React.useState({
+    cpu: String(nb.cpu),
+    memory: String(nb.memory),
+    gpu: String(nb.gpu),
+    hours: nb.expiresIn === null || nb.expiresIn === undefined ? '8' : String(nb.expiresIn / 3600),
+    dataSetId: nb.dataSet ? String(nb.dataSet.id) : '',
+    partition: nb.partition ?? ''
+  });
+  const datasets = useDatasets(props.onError);
+  const infinite = useInfiniteAllowed(props.onError);
+  const input = (key: keyof typeof f, label: string, type = 'text') => (
+    <label>
+      {label} <input className={`kqi-rr-${key}`} type={type} value={f[key]} onChange={e => setF({ ...f, [key]: e.target.value })} />
+    </label>
+  );
+  const rerun = async () => {
+    const body = {
+      cpu: Number(f.cpu),
+      memory: Number(f.memory),
+      gpu: Number(f.gpu),
+      expiresIn: Math.round(Number(f.hours) * 3600),
+      dataSetId: f.dataSetId ? Number(f.dataSetId) : null,
+      partition: f.partition.trim() || null
+    };
+    try {
+      await requestAPI(`notebook/${nb.id}/rerun`, jsonBody('POST', body));
+      props.onDone();
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  return (
+    <div className="kqi-form kqi-rerun-notebook">
+      <h3>Rerun {nb.name}</h3>
+      {input('cpu', 'CPU', 'number')}
+      {input('memory', 'Memory (GB)', 'number')}
+      {input('gpu', 'GPU', 'number')}
+      {input('hours', lifetimeLabel(infinite), 'number')}
+      <DatasetSelect className="kqi-rr-dataset" value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
+      {input('partition', 'Partition')}
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-accept kqi-rr-run" disabled={!lifetimeOk(f.hours, infinite)} onClick={rerun}>
+          Rerun
         </button>
         <button className="jp-mod-styled" onClick={props.onCancel}>
           Cancel
@@ -159,6 +254,7 @@ function NotebookDetails(props: {
   onError: (e: unknown) => void;
 }): JSX.Element {
   const [nb, setNb] = React.useState<{ details: INotebookDetails; at: number } | null>(null);
+  const [rerunning, setRerunning] = React.useState(false);
   const now = useNow();
   const status = React.useRef<string | null>(null);
   const load = () =>
@@ -171,6 +267,7 @@ function NotebookDetails(props: {
     }, props.onError);
   React.useEffect(() => {
     setNb(null);
+    setRerunning(false);
     status.current = null;
     load();
     const poll = setInterval(load, 3000);
@@ -230,7 +327,7 @@ function NotebookDetails(props: {
         <button
           className="jp-mod-styled kqi-nb-rerun"
           disabled={ACTIVE.includes(details.status)}
-          onClick={() => act(() => requestAPI(`notebook/${details.id}/rerun`, jsonBody('POST', {})))}
+          onClick={() => setRerunning(true)}
         >
           Rerun
         </button>
@@ -242,79 +339,43 @@ function NotebookDetails(props: {
           Delete
         </button>
       </div>
+      {rerunning ? (
+        <RerunNotebook
+          notebook={details}
+          onError={props.onError}
+          onCancel={() => setRerunning(false)}
+          onDone={() =>
+            act(async () => {
+              setRerunning(false);
+            })
+          }
+        />
+      ) : null}
     </div>
   );
 }
 
 export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) => void }): JSX.Element {
-  const [error, setError, clearError] = useErrors();
-  const [name, setName] = React.useState('');
-  const [status, setStatus] = React.useState('');
-  const [reload, setReload] = React.useState(0);
-  const [selected, setSelected] = React.useState<number | null>(null);
-  const [creating, setCreating] = React.useState(false);
-  React.useEffect(() => {
-    const changed = () => {
-      setSelected(null);
-      setReload(r => r + 1);
-    };
-    props.model.tenantChanged.connect(changed);
-    return () => {
-      props.model.tenantChanged.disconnect(changed);
-    };
-  }, []);
-  const refresh = () => setReload(r => r + 1);
   return (
-    <div className="kqi-panel kqi-notebooks-panel">
-      <TenantSwitcher model={props.model} onError={setError} />
-      <div className="kqi-toolbar">
-        <h2>Notebooks</h2>
-        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
-          New notebook
-        </button>
-        <button className="jp-mod-styled" onClick={refresh}>
-          Reload
-        </button>
-      </div>
-      <ErrorBanner error={error} onClose={clearError} />
-      {creating ? (
-        <NewNotebook
-          onError={setError}
-          onCancel={() => setCreating(false)}
-          onCreated={n => {
-            setCreating(false);
-            clearError();
-            setSelected(n.id);
-            refresh();
-          }}
-        />
-      ) : null}
-      <div className="kqi-filters">
-        <FilterBox placeholder="Name" onChange={setName} />
-        <select value={status} onChange={e => setStatus(e.target.value)}>
-          <option value="">any status</option>
-          {['Pending', 'Running', 'Completed', 'Killed', 'Failed', 'Error'].map(s => (
-            <option key={s}>{s}</option>
-          ))}
-        </select>
-      </div>
-      <VirtualList<INotebook>
-        version={`${name}|${status}|${reload}`}
-        fetchPage={(page, perPage) => requestPage<INotebook>('notebook', { Name: name, Status: status, page, perPage })}
-        rowKey={n => n.id}
-        selected={selected}
-        onSelect={n => setSelected(n.id)}
-        onError={setError}
-        renderRow={n => (
-          <>
-            <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
-            <span className={`kqi-status kqi-status-${n.status}`}>{n.status}</span>{' '}
-            {n.status === 'Running' ? <RowRemaining id={n.id} /> : null}
-            {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
-          </>
-        )}
-      />
-      {selected !== null ? <NotebookDetails id={selected} openUrl={props.openUrl} onChanged={refresh} onError={setError} /> : null}
-    </div>
+    <ResourcePanel<INotebook>
+      model={props.model}
+      className="kqi-notebooks-panel"
+      title="Notebooks"
+      newLabel="New notebook"
+      renderNew={form => <NewNotebook {...form} />}
+      path="notebook"
+      textFilters={[{ placeholder: 'Name', param: 'Name' }]}
+      statuses={['Pending', 'Running', 'Completed', 'Killed', 'Failed', 'Error']}
+      receive={n => ({ ...n, receivedAt: Date.now() })}
+      renderRow={n => (
+        <>
+          <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
+          <span className={`kqi-status kqi-status-${n.status}`}>{n.status}</span>{' '}
+          {n.status === 'Running' ? <RowRemaining row={n} /> : null}
+          {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
+        </>
+      )}
+      renderDetails={(n, c) => <NotebookDetails id={n.id} openUrl={props.openUrl} onChanged={c.refresh} onError={c.onError} />}
+    />
   );
 }

@@ -5,9 +5,10 @@
  */
 import * as React from 'react';
 
-import { Details, ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
-import { jsonBody, requestAPI, requestPage } from '../handler';
+import { Details } from '../components';
+import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
+import { ResourcePanel } from './common';
 import { LogView, OutputFiles } from './runview';
 
 interface ITraining {
@@ -330,72 +331,23 @@ function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: (
 }
 
 export function TrainingsPanel(props: { model: KqiModel; actions: IRunActions }): JSX.Element {
-  const [error, setError, clearError] = useErrors();
-  const [name, setName] = React.useState('');
-  const [status, setStatus] = React.useState('');
-  const [reload, setReload] = React.useState(0);
-  const [selected, setSelected] = React.useState<number | null>(null);
-  const [creating, setCreating] = React.useState(false);
-  React.useEffect(() => {
-    const changed = () => {
-      setSelected(null);
-      setReload(r => r + 1);
-    };
-    props.model.tenantChanged.connect(changed);
-    return () => {
-      props.model.tenantChanged.disconnect(changed);
-    };
-  }, []);
-  const refresh = () => setReload(r => r + 1);
   return (
-    <div className="kqi-panel kqi-trainings-panel">
-      <TenantSwitcher model={props.model} onError={setError} />
-      <div className="kqi-toolbar">
-        <h2>Trainings</h2>
-        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
-          New training
-        </button>
-        <button className="jp-mod-styled" onClick={refresh}>
-          Reload
-        </button>
-      </div>
-      <ErrorBanner error={error} onClose={clearError} />
-      {creating ? (
-        <NewTraining
-          onError={setError}
-          onCancel={() => setCreating(false)}
-          onCreated={t => {
-            setCreating(false);
-            clearError();
-            setSelected(t.id);
-            refresh();
-          }}
-        />
-      ) : null}
-      <div className="kqi-filters">
-        <FilterBox placeholder="Name" onChange={setName} />
-        <select className="kqi-status-filter" value={status} onChange={e => setStatus(e.target.value)}>
-          <option value="">any status</option>
-          {['Pending', 'Running', 'Completed', 'UserCanceled', 'Failed', 'Killed', 'OOMKilled', 'Error'].map(s => (
-            <option key={s}>{s}</option>
-          ))}
-        </select>
-      </div>
-      <VirtualList<ITraining>
-        version={`${name}|${status}|${reload}`}
-        fetchPage={(page, perPage) => requestPage<ITraining>('training', { Name: name, Status: status, page, perPage })}
-        rowKey={t => t.id}
-        selected={selected}
-        onSelect={t => setSelected(t.id)}
-        onError={setError}
-        renderRow={t => (
-          <>
-            <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}
-            <span className={`kqi-status kqi-status-${t.status}`}>{t.status}</span>
-          </>
-        )}
-      />
-      {selected !== null ? <TrainingDetails id={selected} actions={props.actions} onChanged={refresh} onError={setError} /> : null}
-    </div>
+    <ResourcePanel<ITraining>
+      model={props.model}
+      className="kqi-trainings-panel"
+      title="Trainings"
+      newLabel="New training"
+      renderNew={form => <NewTraining {...form} />}
+      path="training"
+      textFilters={[{ placeholder: 'Name', param: 'Name' }]}
+      statuses={['Pending', 'Running', 'Completed', 'UserCanceled', 'Failed', 'Killed', 'OOMKilled', 'Error']}
+      renderRow={t => (
+        <>
+          <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}
+          <span className={`kqi-status kqi-status-${t.status}`}>{t.status}</span>
+        </>
+      )}
+      renderDetails={(t, c) => <TrainingDetails id={t.id} actions={props.actions} onChanged={c.refresh} onError={c.onError} />}
+    />
   );
 }

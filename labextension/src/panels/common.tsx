@@ -1,0 +1,149 @@
+/**
+ * What the resource panels (Data, Datasets, Trainings, Notebooks) share: the
+ * tenant switcher, a toolbar with the title, New and Reload, the error
+ * banner, the New form, the filters row, the list and the selected row's
+ * details. A panel says only what differs: its title, form, filters, rows
+ * and details.
+ */
+import * as React from 'react';
+
+import { ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
+import { requestPage } from '../handler';
+import { KqiModel } from '../model';
+
+/** What a New form is given: it calls `onCreated` with what it made, which is then selected. */
+export interface INewFormProps<T> {
+  onCreated: (item: T) => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}
+
+/** What a details pane is given: report errors, reload the list, or close (after a delete). */
+export interface IDetailsContext {
+  onError: (e: unknown) => void;
+  refresh: () => void;
+  close: () => void;
+}
+
+/** A text filter of the list: its box's placeholder and the query parameter it sets. */
+export interface ITextFilter {
+  placeholder: string;
+  param: string;
+}
+
+export interface IResourcePanelProps<T extends { id: number }> {
+  model: KqiModel;
+  /** The panel's own class, e.g. `kqi-data-panel`. */
+  className: string;
+  title: string;
+  /** The New button's label, e.g. "New data". */
+  newLabel: string;
+  renderNew: (form: INewFormProps<T>) => React.ReactNode;
+  /** Hide the filters, list and details while the New form is open. */
+  hideWhileCreating?: boolean;
+  /** The list's API path, e.g. `data`. */
+  path: string;
+  textFilters: ITextFilter[];
+  /** The statuses of a status filter (`Status`), if the list has one. */
+  statuses?: string[];
+  /** Applied to each row as it arrives (e.g. to note when it did). */
+  receive?: (item: T) => T;
+  renderRow: (item: T) => React.ReactNode;
+  dragData?: (item: T) => string;
+  renderDetails: (item: T, context: IDetailsContext) => React.ReactNode;
+}
+
+/** A resource panel: toolbar, New form, filters, list and the selected row's details. */
+export function ResourcePanel<T extends { id: number }>(props: IResourcePanelProps<T>): JSX.Element {
+  const [error, setError, clearError] = useErrors();
+  const [filters, setFilters] = React.useState<Record<string, string>>({});
+  const [status, setStatus] = React.useState('');
+  const [reload, setReload] = React.useState(0);
+  const [selected, setSelected] = React.useState<T | null>(null);
+  const [creating, setCreating] = React.useState(false);
+  React.useEffect(() => {
+    const changed = () => {
+      setSelected(null);
+      setReload(r => r + 1);
+    };
+    props.model.tenantChanged.connect(changed);
+    return () => {
+      props.model.tenantChanged.disconnect(changed);
+    };
+  }, []);
+  const refresh = () => setReload(r => r + 1);
+  const query: Record<string, string> = {};
+  for (const f of props.textFilters) {
+    query[f.param] = filters[f.param] ?? '';
+  }
+  if (props.statuses) {
+    query.Status = status;
+  }
+  const context: IDetailsContext = {
+    onError: setError,
+    refresh,
+    close: () => {
+      setSelected(null);
+      refresh();
+    }
+  };
+  return (
+    <div className={`kqi-panel ${props.className}`}>
+      <TenantSwitcher model={props.model} onError={setError} />
+      <div className="kqi-toolbar">
+        <h2>{props.title}</h2>
+        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
+          {props.newLabel}
+        </button>
+        <button className="jp-mod-styled" onClick={refresh}>
+          Reload
+        </button>
+      </div>
+      <ErrorBanner error={error} onClose={clearError} />
+      {creating
+        ? props.renderNew({
+            onError: setError,
+            onCancel: () => setCreating(false),
+            onCreated: item => {
+              setCreating(false);
+              clearError();
+              setSelected(item);
+              refresh();
+            }
+          })
+        : null}
+      {creating && props.hideWhileCreating ? null : (
+        <>
+          <div className="kqi-filters">
+            {props.textFilters.map(f => (
+              <FilterBox key={f.param} placeholder={f.placeholder} onChange={v => setFilters(old => ({ ...old, [f.param]: v }))} />
+            ))}
+            {props.statuses ? (
+              <select className="kqi-status-filter" value={status} onChange={e => setStatus(e.target.value)}>
+                <option value="">any status</option>
+                {props.statuses.map(s => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            ) : null}
+          </div>
+          <VirtualList<T>
+            version={`${Object.values(query).join('|')}|${reload}`}
+            fetchPage={async (page, perPage) => {
+              const result = await requestPage<T>(props.path, { ...query, page, perPage });
+              const receive = props.receive;
+              return receive ? { ...result, items: result.items.map(item => receive(item)) } : result;
+            }}
+            rowKey={item => item.id}
+            selected={selected?.id ?? null}
+            onSelect={setSelected}
+            onError={setError}
+            dragData={props.dragData}
+            renderRow={props.renderRow}
+          />
+          {selected ? props.renderDetails(selected, context) : null}
+        </>
+      )}
+    </div>
+  );
+}

@@ -161,6 +161,10 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     notebooks.locator(".kqi-new").click()
     form = notebooks.locator(".kqi-new-notebook")
     form.locator(".kqi-nb-name").fill(second)
+    # this tenant does not allow notebooks without a lifetime: no "0 = unlimited", and 0 h cannot be sent
+    expect(form).not_to_contain_text("unlimited")
+    form.locator(".kqi-nb-hours").fill("0")
+    expect(form.locator(".kqi-nb-run")).to_be_disabled()
     form.locator(".kqi-nb-hours").fill("2")
     form.locator(".kqi-nb-memo").fill("from the panel")
     form.locator(".kqi-nb-run").click()
@@ -190,10 +194,29 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     assert api.get(f"/notebook/{created['id']}").json()["status"] == "Killed"
     expect(details.locator(".kqi-remaining")).to_have_text("")
     expect(details.locator(".kqi-nb-open")).to_be_disabled()
+    # Rerun opens a form prefilled from the notebook; what it changes reaches the service
     details.locator(".kqi-nb-rerun").click()
+    rerun_form = details.locator(".kqi-rerun-notebook")
+    expect(rerun_form.locator(".kqi-rr-cpu")).to_have_value("1")
+    expect(rerun_form.locator(".kqi-rr-memory")).to_have_value("1")
+    expect(rerun_form.locator(".kqi-rr-hours")).to_have_value("2")
+    rerun_form.locator(".kqi-rr-cpu").fill("2")  # on a small node it waits for the first notebook's core
+    rerun_form.locator(".kqi-rr-run").click()
+    expect(rerun_form).to_have_count(0)
+    expect(details.locator(".kqi-status")).to_have_text(re.compile(r"^(Pending|Running)$"))
+    rerun = api.get(f"/notebook/{created['id']}").json()
+    assert (rerun["cpu"], rerun["memory"], rerun["expiresIn"]) == (2, 1, 7200), rerun
+    assert rerun["status"] in ("Pending", "Running"), rerun
+    details.locator(".kqi-nb-halt").click()
+    wait_notebook(api, created["id"], ENDED)
+    # and back to one core: it runs again, with the lifetime it was given
+    details.locator(".kqi-nb-rerun").click()
+    expect(rerun_form.locator(".kqi-rr-cpu")).to_have_value("2")
+    rerun_form.locator(".kqi-rr-cpu").fill("1")
+    rerun_form.locator(".kqi-rr-run").click()
     expect(details.locator(".kqi-status")).to_have_text("Running", timeout=120_000)
     rerun = api.get(f"/notebook/{created['id']}").json()
-    assert rerun["status"] == "Running" and rerun["remainingSeconds"] > 7000
+    assert rerun["status"] == "Running" and rerun["remainingSeconds"] > 7000 and rerun["cpu"] == 1
     expect(notebooks.locator(".kqi-row", has_text=second).locator(".kqi-status")).to_have_text("Running")
     expect(notebooks.locator(".kqi-error")).to_have_count(0)
 

@@ -144,14 +144,31 @@ function DatasetSelect(props: { value: string; datasets: { id: number; name: str
   );
 }
 
-function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
-  const [f, setF] = React.useState({ name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' });
-  const datasets = useDatasets(props.onError);
-  const infinite = useInfiniteAllowed(props.onError);
-  const input = (key: keyof typeof f, label: string, type = 'text') => (
+/**
+ * A notebook form's fields (strings, as typed), the tenant's datasets and
+ * whether it allows unlimited lifetimes; `input` renders one field as an
+ * input of class `${prefix}-${key}`.
+ */
+function useNotebookForm<F extends { dataSetId: string; hours: string }>(initial: F, prefix: string, onError: (e: unknown) => void) {
+  const [f, setF] = React.useState(initial);
+  const datasets = useDatasets(onError);
+  const infinite = useInfiniteAllowed(onError);
+  const input = (key: keyof F & string, label: string, type = 'text') => (
     <label>
-      {label} <input className={`kqi-nb-${key}`} type={type} value={f[key]} onChange={e => setF({ ...f, [key]: e.target.value })} />
+      {label} <input className={`${prefix}-${key}`} type={type} value={f[key] as string} onChange={e => setF({ ...f, [key]: e.target.value })} />
     </label>
+  );
+  const datasetSelect = (
+    <DatasetSelect className={`${prefix}-dataset`} value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
+  );
+  return { f, input, datasetSelect, infinite, lifetime: input('hours', lifetimeLabel(infinite), 'number'), lifetimeOk: lifetimeOk(f.hours, infinite) };
+}
+
+function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
+  const { f, input, datasetSelect, lifetime, lifetimeOk: ok } = useNotebookForm(
+    { name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' },
+    'kqi-nb',
+    props.onError
   );
   const run = async () => {
     const body = {
@@ -172,16 +189,16 @@ function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
     <div className="kqi-form kqi-new-notebook">
       <h3>New notebook</h3>
       {input('name', 'Name')}
-      <DatasetSelect className="kqi-nb-dataset" value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
+      {datasetSelect}
       {input('image', 'Image')}
       {input('tag', 'Tag')}
       {input('cpu', 'CPU', 'number')}
       {input('memory', 'Memory (GB)', 'number')}
       {input('gpu', 'GPU', 'number')}
-      {input('hours', lifetimeLabel(infinite), 'number')}
+      {lifetime}
       {input('memo', 'Memo')}
       <div className="kqi-buttons">
-        <button className="jp-mod-styled jp-mod-accept kqi-nb-run" disabled={!f.name.trim() || !lifetimeOk(f.hours, infinite)} onClick={run}>
+        <button className="jp-mod-styled jp-mod-accept kqi-nb-run" disabled={!f.name.trim() || !ok} onClick={run}>
           Run
         </button>
         <button className="jp-mod-styled" onClick={props.onCancel}>
@@ -195,20 +212,17 @@ function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
 /** Rerun a notebook with its resources, lifetime, dataset and partition (prefilled from it) changed. */
 function RerunNotebook(props: { notebook: INotebookDetails; onDone: () => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
   const nb = props.notebook;
-  const [f, setF] = React.useState({
-    cpu: String(nb.cpu),
+  const { f, input, datasetSelect, lifetime, lifetimeOk: ok } = useNotebookForm(
+    {
+      cpu: String(nb.cpu),
     memory: String(nb.memory),
     gpu: String(nb.gpu),
     hours: nb.expiresIn === null || nb.expiresIn === undefined ? '8' : String(nb.expiresIn / 3600),
     dataSetId: nb.dataSet ? String(nb.dataSet.id) : '',
-    partition: nb.partition ?? ''
-  });
-  const datasets = useDatasets(props.onError);
-  const infinite = useInfiniteAllowed(props.onError);
-  const input = (key: keyof typeof f, label: string, type = 'text') => (
-    <label>
-      {label} <input className={`kqi-rr-${key}`} type={type} value={f[key]} onChange={e => setF({ ...f, [key]: e.target.value })} />
-    </label>
+      partition: nb.partition ?? ''
+    },
+    'kqi-rr',
+    props.onError
   );
   const rerun = async () => {
     const body = {
@@ -232,11 +246,11 @@ function RerunNotebook(props: { notebook: INotebookDetails; onDone: () => void; 
       {input('cpu', 'CPU', 'number')}
       {input('memory', 'Memory (GB)', 'number')}
       {input('gpu', 'GPU', 'number')}
-      {input('hours', lifetimeLabel(infinite), 'number')}
-      <DatasetSelect className="kqi-rr-dataset" value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
+      {lifetime}
+      {datasetSelect}
       {input('partition', 'Partition')}
       <div className="kqi-buttons">
-        <button className="jp-mod-styled jp-mod-accept kqi-rr-run" disabled={!lifetimeOk(f.hours, infinite)} onClick={rerun}>
+        <button className="jp-mod-styled jp-mod-accept kqi-rr-run" disabled={!ok} onClick={rerun}>
           Rerun
         </button>
         <button className="jp-mod-styled" onClick={props.onCancel}>

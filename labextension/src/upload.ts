@@ -12,7 +12,7 @@
 import { jsonBody, KqiError, requestAPI } from './handler';
 
 export const PART_SIZE = 16 * 1024 * 1024;
-const PARALLEL = 4;
+const PARALLEL = 8;
 const RETRIES = 3;
 
 export interface IUploadTicket {
@@ -74,9 +74,15 @@ export async function uploadFile(
     type: resourceType
   });
   let done = 0;
+  let shown = 0;
   const onBytes = (n: number) => {
     done += n;
-    progress(done, file.size);
+    // at most ~10 redraws a second: a progress bar needs no more, and each costs the page CPU
+    const now = Date.now();
+    if (now - shown >= 100) {
+      shown = now;
+      progress(done, file.size);
+    }
   };
   const etags: string[] = new Array(partCount);
   let next = 0;

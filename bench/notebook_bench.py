@@ -43,20 +43,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from conftest import _alive, _process_tree, free_port_block, launch_platform  # noqa: E402
+from conftest import _alive, _process_tree, free_port_block, launch_platform, wait_until  # noqa: E402
 
 ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
 POLL = 0.05
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = POLL):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+    """conftest's wait_until, polling every POLL seconds unless told otherwise."""
+    return wait_until(predicate, timeout, what, interval)
 
 
 LOG_TIME = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ")

@@ -19,6 +19,7 @@ import asyncio
 import json
 
 from jupyterhub.utils import random_port
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
@@ -26,8 +27,19 @@ from traitlets.config import Configurable
 from .form import options_form_html, options_from_form
 
 
-class KqiServiceError(RuntimeError):
-    """The kqi service refused or could not be reached; ``str()`` is its message."""
+class KqiServiceError(web.HTTPError):
+    """The kqi service refused (its 4xx status) or could not be reached (503); ``str()`` is its message.
+
+    The hub shows ``jupyterhub_message`` as the spawn's failure, on its spawn
+    page and in its API's answer.
+    """
+
+    def __init__(self, message: str, status: int = 503):
+        super().__init__(status, "%s", message)
+        self.jupyterhub_message = message
+
+    def __str__(self) -> str:
+        return self.jupyterhub_message
 
 
 class KqiSpawnerMixin(Configurable):
@@ -63,7 +75,8 @@ class KqiSpawnerMixin(Configurable):
             answer = None
         if resp.code >= 400 or resp.code == 599:
             message = answer.get("message") if isinstance(answer, dict) else None
-            raise KqiServiceError(message or f"the kqi service answered {resp.code}")
+            raise KqiServiceError(message or f"the kqi service answered {resp.code}",
+                                  resp.code if 400 <= resp.code < 500 else 503)
         return answer
 
     # state kept by the hub ----------------------------------------------------------------
@@ -154,7 +167,7 @@ class KqiSpawnerMixin(Configurable):
                 return state
             else:
                 raise KqiServiceError(f"Notebook {self.notebook_id} is {state['status']}"
-                                      + (f": {state['message']}" if state.get("message") else ""))
+                                      + (f": {state['message']}" if state.get("message") else ""), 409)
 
     async def start_prepared(self, state: dict):
         """The flavour's part once the service started (or prepared) the notebook: where it listens."""

@@ -257,3 +257,21 @@ def test_a_notebook_outlives_a_platform_stop_and_is_served_again_after_the_start
     assert api.get(f"/notebook/{nb['id']}").json()["status"] == "Running"
     api.post(f"/notebook/{nb['id']}/halt")
     assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
+
+
+def test_a_hub_spawn_that_can_never_fit_is_refused_at_once(platform, lab):
+    api = lab["api"]
+    headers = {"Authorization": f"token {api.token}"}
+    user = requests.get(f"{platform.url}/hub/api/user", headers=headers, timeout=30).json()["name"]
+    server = unique("huge")[:20]
+    started = time.monotonic()
+    r = requests.post(f"{platform.url}/hub/api/users/{user}/servers/{server}", headers=headers, timeout=60,
+                      json={"cpu": 100000, "memory": 1, "gpu": 0, "expiresIn": 60})
+    assert r.status_code == 400, r.text  # the hub answers with the service's reason
+    assert r.json()["message"].startswith("No node could ever hold cpu 100000, memory 1 GB, gpu 0"), r.text
+    # the hub records the failed spawn: not pending, not ready, and no notebook was queued
+    wait_until(lambda: not (s := requests.get(f"{platform.url}/hub/api/users/{user}", headers=headers,
+                                              timeout=30).json()["servers"].get(server)) or
+               (not s.get("pending") and not s.get("ready")), 30, "the spawn to fail")
+    assert time.monotonic() - started < 15
+    assert server not in [n["name"] for n in api.get("/notebook").json()]

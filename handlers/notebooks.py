@@ -15,7 +15,7 @@ from kqi_services import notebooks as core
 from kqi_services import validation as v
 from kqi_services.apimodels import timestamp
 from kqi_services.datasets import mark_used
-from kqi_services.jobs.engine import node_views
+from kqi_services.jobs.queue import node_views
 from kqi_services.jobs.kinds import NOTEBOOK
 from kqi_services.orm import DataSet, User
 

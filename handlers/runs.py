@@ -24,7 +24,7 @@ from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
-from kqi_services.jobs.engine import node_views, run_request
+from kqi_services.jobs.queue import node_views, run_request
 from kqi_services.jobs.runtime import RunPaths
 from kqi_services.jobs.submission import RUN_NAME, build_run
 from kqi_services.listing import apply_standard_filters, text_filter

@@ -26,7 +26,7 @@ from kqi_services import notebooks as core
 from kqi_services import validation as v
 from kqi_services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from kqi_services.jobs import status as st
-from kqi_services.jobs.engine import node_views, run_request
+from kqi_services.jobs.queue import node_views, run_request
 from kqi_services.jobs.interactive import SpawnRequest
 from kqi_services.jobs.kinds import NOTEBOOK
 from kqi_services.orm import Run, Tenant, User

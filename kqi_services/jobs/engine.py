@@ -27,13 +27,14 @@ from sqlalchemy import select
 from ..executor.base import Executor, RunNotFound, RunState
 from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
 from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
-from ..orm import Credential, DataSet, GitEndpoint, Node, Run, StorageEndpoint, Tenant, User, utcnow
-from ..scheduler import JobRequest, NodeView, Resources, plan
+from ..orm import Credential, DataSet, GitEndpoint, Run, StorageEndpoint, Tenant, User, utcnow
+from ..scheduler import Resources, plan
 from ..staging import StagedFile, dataset_layout, stage
 from ..tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
+from .queue import node_views, run_request
 from .results import keep_results
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
 
@@ -64,26 +65,6 @@ class PreparedRun:
     repository_url: str
     commit: str
     git_token: str | None
-
-
-def run_request(run: Run) -> JobRequest:
-    return JobRequest(f"{run.kind}-{run.id}", run.tenant_id, Resources(run.cpu, run.memory, run.gpu),
-                      run.partition, run.queued_order or run.id)
-
-
-def node_views(db, holding: list) -> list[NodeView]:
-    """Nodes with what ``holding`` (running runs, notebooks) already takes from them."""
-    views = {}
-    for n in db.scalars(select(Node).order_by(Node.id)):
-        tenant_ids = frozenset(int(t) for t in n.assigned_tenant_ids.split(",") if t)
-        views[n.name] = NodeView(n.name, n.partition, Resources(n.cpu, n.memory_gb, n.gpu),
-                                 access_level=n.access_level, tenant_ids=tenant_ids)
-    for held in holding:
-        view = views.get(held.node)
-        if view is not None:
-            view.used = view.used + Resources(held.cpu, held.memory, held.gpu)
-            view.gpu_ids_in_use |= {int(g) for g in held.gpu_ids.split(",") if g}
-    return list(views.values())
 
 
 class JobEngine:

@@ -1,0 +1,28 @@
+"""What the scheduler sees of the database: queued runs as requests, nodes with what holds them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..orm import Node, Run
+from ..scheduler import JobRequest, NodeView, Resources
+
+
+def run_request(run: Run) -> JobRequest:
+    return JobRequest(f"{run.kind}-{run.id}", run.tenant_id, Resources(run.cpu, run.memory, run.gpu),
+                      run.partition, run.queued_order or run.id)
+
+
+def node_views(db, holding: list) -> list[NodeView]:
+    """Nodes with what ``holding`` (running runs, notebooks) already takes from them."""
+    views = {}
+    for n in db.scalars(select(Node).order_by(Node.id)):
+        tenant_ids = frozenset(int(t) for t in n.assigned_tenant_ids.split(",") if t)
+        views[n.name] = NodeView(n.name, n.partition, Resources(n.cpu, n.memory_gb, n.gpu),
+                                 access_level=n.access_level, tenant_ids=tenant_ids)
+    for held in holding:
+        view = views.get(held.node)
+        if view is not None:
+            view.used = view.used + Resources(held.cpu, held.memory, held.gpu)
+            view.gpu_ids_in_use |= {int(g) for g in held.gpu_ids.split(",") if g}
+    return list(views.values())

@@ -24,12 +24,11 @@ from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
-from kqi_services.jobs.queue import node_views, run_request
+from kqi_services.jobs.queue import node_views, queue_position
 from kqi_services.jobs.runtime import RunPaths
-from kqi_services.jobs.submission import RUN_NAME, build_run
+from kqi_services.jobs.submission import RUN_NAME, build_run, resubmission_body
 from kqi_services.listing import apply_standard_filters, text_filter
 from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, utcnow
-from kqi_services.scheduler import queue_positions
 from kqi_services.storage import signing
 
 from .base import APIHandler
@@ -118,10 +117,7 @@ class RunBase(APIHandler):
         return model
 
     def queue_position(self, run: Run) -> int | None:
-        if run.status != st.PENDING:
-            return None
-        pending = self.db.scalars(select(Run).where(Run.status == st.PENDING)).all()
-        return queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
+        return queue_position(self.db, run)
 
 
 def _duration(start, end) -> str | None:
@@ -153,24 +149,6 @@ class RunSubmitHandler(RunBase):
         self.write_json(model, 201)
 
 
-def submission_of(run: Run) -> dict:
-    """The CreateInputModel that would submit ``run`` again."""
-    return {
-        "name": run.name,
-        "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag}
-        if run.image else None,
-        "dataSetId": run.dataset_id,
-        "parentIds": [p.parent_id for p in run.parents],
-        "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
-                     "branch": run.git_branch, "commitId": run.git_commit},
-        "entryPoint": run.entry_point,
-        "options": json.loads(run.options_json or "{}"),
-        "cpu": run.cpu, "memory": run.memory, "gpu": run.gpu, "partition": run.partition,
-        "memo": run.memo, "tags": [t.tag for t in run.tags], "zip": run.zip_output,
-        "localDataSet": run.local_dataset,
-    }
-
-
 class RunCopyHandler(RunSubmitHandler):
     """POST /api/v2/{kind}/{id}/copy-run: a new run with an existing one's settings, the body's fields winning.
 
@@ -181,9 +159,7 @@ class RunCopyHandler(RunSubmitHandler):
     def post(self, run_id):
         source = self.find(run_id)
         overrides = v.require_object(self.get_json_body() or {})
-        body = submission_of(source)
-        body["gitModel"]["commitId"] = None
-        self.submit({**body, **overrides})
+        self.submit({**resubmission_body(source), **overrides})
 
 
 class RunListHandler(RunBase):

@@ -26,11 +26,10 @@ from kqi_services import notebooks as core
 from kqi_services import validation as v
 from kqi_services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from kqi_services.jobs import status as st
-from kqi_services.jobs.queue import node_views, run_request
+from kqi_services.jobs.queue import node_views, queue_position
 from kqi_services.jobs.interactive import SpawnRequest
 from kqi_services.jobs.kinds import NOTEBOOK
 from kqi_services.orm import Run, Tenant, User
-from kqi_services.scheduler import queue_positions
 
 from .base import APIHandler
 from .cluster import partitions_of, visible_nodes
@@ -62,10 +61,7 @@ class SpawnerAPIHandler(APIHandler):
         phase = {st.PENDING: "queued", st.RUNNING: "running"}.get(run.status, "ended")
         if run.status == st.RUNNING and self.engine.is_launching(run.id):
             phase = "preparing"
-        position = None
-        if run.status == st.PENDING:
-            pending = self.db.scalars(select(Run).where(Run.status == st.PENDING)).all()
-            position = queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
+        position = queue_position(self.db, run)
         spawn = self.engine.spawns.get(run.id)
         return {"id": run.id, "status": run.status, "phase": phase, "queuePosition": position,
                 "message": run.condition_note, "node": run.node,

@@ -11,7 +11,6 @@ scheduler as jobs. A rerun starts the same record again, keeping its
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 from .errors import Conflict
 from .jobs import status as st
 from .jobs.kinds import NOTEBOOK
-from .jobs.submission import build_run
+from .jobs.submission import build_run, resubmission_body
 from .orm import Run, RunParent, Tenant, User, utcnow
 
 log = logging.getLogger("kqi.notebooks")
@@ -66,18 +65,7 @@ def create_notebook(db, tenant: Tenant, user: User, body, nodes, partitions) -> 
 
 def rerun_body(run: Run, changes: dict) -> dict:
     """The CreateInputModel of a rerun: the notebook's settings, with RerunInputModel's fields changed."""
-    body = {
-        "name": run.name, "memo": run.memo, "entryPoint": run.entry_point or None,
-        "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag}
-        if run.image else None,
-        "dataSetId": run.dataset_id, "parentIds": [p.parent_id for p in run.parents],
-        "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
-                     "branch": run.git_branch, "commitId": None} if run.git_id else None,
-        "options": json.loads(run.options_json or "{}"), "cpu": run.cpu, "memory": run.memory, "gpu": run.gpu,
-        "partition": run.partition, "expiresIn": run.expires_in, "localDataSet": run.local_dataset,
-    }
-    body.update({k: changes[k] for k in RERUN_FIELDS if k in changes})
-    return body
+    return {**resubmission_body(run), **{k: changes[k] for k in RERUN_FIELDS if k in changes}}
 
 
 def rerun_notebook(db, run: Run, tenant: Tenant, user: User, changes: dict, nodes, partitions) -> Run:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..orm import Node, Run
-from ..scheduler import JobRequest, NodeView, Resources
+from ..scheduler import JobRequest, NodeView, Resources, queue_positions
+from . import status as st
 
 
 def run_request(run: Run) -> JobRequest:
@@ -26,3 +27,11 @@ def node_views(db, holding: list) -> list[NodeView]:
             view.used = view.used + Resources(held.cpu, held.memory, held.gpu)
             view.gpu_ids_in_use |= {int(g) for g in held.gpu_ids.split(",") if g}
     return list(views.values())
+
+
+def queue_position(db, run: Run) -> int | None:
+    """Where a pending run stands in the queue (1 = next); None once it left the queue."""
+    if run.status != st.PENDING:
+        return None
+    pending = db.scalars(select(Run).where(Run.status == st.PENDING)).all()
+    return queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")

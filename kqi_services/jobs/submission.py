@@ -169,3 +169,21 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
     run.tags = [RunTag(tag=t) for t in tags]
     run.parents = [RunParent(parent_id=p.id, position=i) for i, p in enumerate(parents)]
     return run
+
+
+def resubmission_body(run: Run) -> dict:
+    """The CreateInputModel that would submit ``run`` again, its model resolved afresh (copy-run, rerun)."""
+    return {
+        "name": run.name,
+        "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag}
+        if run.image else None,
+        "dataSetId": run.dataset_id,
+        "parentIds": [p.parent_id for p in run.parents],
+        "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
+                     "branch": run.git_branch, "commitId": None} if run.git_id is not None else None,
+        "entryPoint": run.entry_point or None,
+        "options": json.loads(run.options_json or "{}"),
+        "cpu": run.cpu, "memory": run.memory, "gpu": run.gpu, "partition": run.partition,
+        "memo": run.memo, "tags": [t.tag for t in run.tags], "zip": run.zip_output,
+        "localDataSet": run.local_dataset, "expiresIn": run.expires_in,
+    }

@@ -364,25 +364,103 @@ def test_cgroup_v2_membership_kill_and_removal():
         os.rmdir(os.path.join(h.mount, parent[1:]))
 
 
-def test_runs_reach_the_service_on_loopback_unless_the_network_is_private(executor_factory, sandbox):
+def test_a_run_reaches_only_its_forwards_never_the_hosts_other_loopback_listeners(executor_factory, sandbox):
+    """The attack of one tenant on another: a run connects to every loopback port it can think of."""
     import socket
 
+    from kqi_services.executor.netns import PortForward
+
     ex = executor_factory(sandbox)
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        port = server.getsockname()[1]
-        probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2); print('reached')\""
-                 "; echo interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1)")
-        shared, private = new_id(), new_id()
-        ex.start(RunSpec(shared, probe))
-        ex.start(RunSpec(private, probe, share_network=False))
-        wait_finished(ex, shared)
-        wait_finished(ex, private)
-    assert "reached" in read(ex.log_path(shared))
+    with socket.socket() as service, socket.socket() as other_tenant:
+        for server in (service, other_tenant):
+            server.bind(("127.0.0.1", 0))
+            server.listen(8)
+        port, other = service.getsockname()[1], other_tenant.getsockname()[1]
+        probe = ("python3 -c \"import socket, sys\n"
+                 "for p in sys.argv[1:]:\n"
+                 "    try: socket.create_connection(('127.0.0.1', int(p)), 2); print('reached', p)\n"
+                 "    except OSError as e: print('refused', p, e)\" " f"{port} {other}"
+                 "; echo interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')")
+        host, lone, private = new_id(), new_id(), new_id()
+        ex.start(RunSpec(host, probe, network="host"))
+        ex.start(RunSpec(lone, probe))
+        ex.start(RunSpec(private, probe, forwards=[PortForward("out", port, f"127.0.0.1:{port}")]))
+        for run_id in (host, lone, private):
+            wait_finished(ex, run_id)
+    assert f"reached {port}" in read(ex.log_path(host)) and f"reached {other}" in read(ex.log_path(host))
+    lone_log = read(ex.log_path(lone))
+    assert f"refused {port}" in lone_log and f"refused {other}" in lone_log
+    assert lone_log.rstrip().endswith("interfaces: lo")
     private_log = read(ex.log_path(private))
-    assert "reached" not in private_log and "Connection refused" in private_log
+    assert f"reached {port}" in private_log, private_log
+    assert f"refused {other}" in private_log, private_log
     assert private_log.rstrip().endswith("interfaces: lo")
+
+
+def test_an_inbound_forward_serves_a_port_of_the_run_on_the_host(executor_factory, sandbox, tmp_path):
+    import socket
+
+    from kqi_services.executor.netns import PortForward
+
+    ex = executor_factory(sandbox)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        host_port = s.getsockname()[1]
+    unix_path = str(tmp_path / "tb.sock")
+    server = ("python3 -c \"import http.server as h; "
+              "h.HTTPServer(('127.0.0.1', 6006), h.SimpleHTTPRequestHandler).serve_forever()\"")
+    run_id = new_id("notebook")
+    ex.start(RunSpec(run_id, server, workdir="/kqi/output", mounts=[Mount(str(tmp_path), "/kqi/output")],
+                     forwards=[PortForward("in", 6006, f"127.0.0.1:{host_port}"),
+                               PortForward("in", 6006, f"unix:{unix_path}")]))
+    (tmp_path / "hello.txt").write_text("from inside the run")
+
+    def fetch_tcp():
+        try:
+            with socket.create_connection(("127.0.0.1", host_port), 2) as c:
+                c.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+                return b"".join(iter(lambda: c.recv(65536), b""))
+        except OSError:
+            return None
+
+    assert b"from inside the run" in wait_for(fetch_tcp, what="the run's server through the forward")
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(unix_path)
+        c.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+        assert b"from inside the run" in b"".join(iter(lambda: c.recv(65536), b""))
+    with pytest.raises(OSError):  # the run's port itself is not on the host
+        socket.create_connection(("127.0.0.1", 6006), 1).close()
+    ex.halt(run_id)
+    wait_finished(ex, run_id)
+
+
+def test_secrets_and_state_paths_stay_off_every_command_line(executor_factory, sandbox, tmp_path):
+    secret = "kqirun_" + uuid.uuid4().hex
+    ex = executor_factory(sandbox)
+    run_id = new_id()
+    out = tmp_path / "out"
+    out.mkdir()
+    ex.start(RunSpec(run_id, "tr '\\0' ' ' < /proc/1/cmdline > /kqi/output/init; echo; cat /etc/shadow; "
+                             "ls /etc > /kqi/output/etc; id -un; sleep 5",
+                     env={"KQI_TOKEN": secret, "MODEL_REPOSITORY_TOKEN": secret},
+                     mounts=[Mount(str(out), "/kqi/output")]))
+    wait_for(lambda: (out / "etc").exists() and supervisor_pid(os.path.join(str(tmp_path / "runs"), run_id)),
+             what="the run to start")
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    assert secret.encode() not in f.read(), f"the run's token is on the command line of {name}"
+            except OSError:
+                pass
+    ex.halt(run_id)
+    wait_finished(ex, run_id)
+    if sandbox == "bwrap":
+        assert str(tmp_path) not in (out / "init").read_text()
+    listing = (out / "etc").read_text().split()
+    assert "shadow" not in listing and "gshadow" not in listing and "passwd" in listing
+    log = read(ex.log_path(run_id))
+    assert "root:" not in log and "No such file" in log and "\nroot\n" in log
 
 
 def test_a_halt_right_after_start_is_honoured(executor_factory, tmp_path):

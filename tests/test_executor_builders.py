@@ -9,7 +9,8 @@ from kqi_services.executor.sandbox import (HostLayout, SandboxUnavailable, bwrap
 from kqi_services.executor.spec import Mount, RunSpec, SpecError
 
 MERGED_USR = HostLayout(top_level={"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"},
-                        bwrap="/usr/bin/bwrap", unshare="/usr/bin/unshare", setpriv="/usr/bin/setpriv")
+                        bwrap="/usr/bin/bwrap", unshare="/usr/bin/unshare", setpriv="/usr/bin/setpriv",
+                        etc=(("passwd", ""), ("os-release", "../usr/lib/os-release"), ("ssl/certs", "")))
 
 
 def training_spec(**overrides) -> RunSpec:
@@ -31,17 +32,25 @@ def training_spec(**overrides) -> RunSpec:
 def test_spec_round_trips_through_json():
     import json
 
-    spec = training_spec(share_network=False, image="kqi/pytorch:2", pids_max=512, halt_grace_s=2.5)
+    from kqi_services.executor.netns import PortForward
+
+    spec = training_spec(network="outside", image="kqi/pytorch:2", pids_max=512, halt_grace_s=2.5,
+                         forwards=[PortForward("out", 8000, "127.0.0.1:8000"), PortForward("in", 6006, "unix:/r/s")])
     again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec
     assert again.mounts[2] == Mount("/srv/stage/12/input", "/kqi/input", True)
+    assert again.forwards[1].host == "unix:/r/s" and again.prepared_network
     assert again.log_file == "/var/lib/kqi/runs/training-12/output.log"
     assert training_spec(log_path="/var/log/kqi/t12.log").log_file == "/var/log/kqi/t12.log"
 
 
 def test_spec_defaults_add_only_path_and_home():
     spec = RunSpec("preprocessing-3", "true")
-    assert spec.workdir == "/kqi/git" and spec.share_network and spec.halt_grace_s == 5.0
+    # a network namespace of its own, loopback only, unless forwards are given
+    assert spec.workdir == "/kqi/git" and spec.network == "private" and not spec.prepared_network
+    assert spec.halt_grace_s == 5.0
+    # a spec written before `network` existed (share_network true) still reads as the host's network
+    assert RunSpec.from_dict({**spec.to_dict(), "network": "private", "share_network": True}).network == "host"
     assert spec.sandbox_env() == {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                                   "HOME": "/tmp"}
     assert RunSpec("x", "true", env={"PATH": "/opt/bin", "HOME": "/kqi/output"}).sandbox_env() == {
@@ -67,6 +76,11 @@ def test_spec_defaults_add_only_path_and_home():
     ({"cpu": True}, "cpu"),
     ({"gpus": [0, 0]}, "twice"),
     ({"gpus": ["0"]}, "gpus"),
+    ({"network": "bridge"}, "network must be"),
+    ({"forwards": [{"direction": "sideways", "port": 80, "host": "127.0.0.1:80"}]}, "direction"),
+    ({"forwards": [{"direction": "out", "port": 0, "host": "127.0.0.1:80"}]}, "port"),
+    ({"forwards": [{"direction": "in", "port": 80, "host": "unix:relative"}]}, "absolute"),
+    ({"forwards": [{"direction": "in", "port": 80, "host": "nohostport"}]}, "HOST:PORT"),
 ])
 def test_spec_refuses(overrides, message):
     with pytest.raises(SpecError, match=message):
@@ -97,9 +111,12 @@ def test_bwrap_argv_golden():
     layout = HostLayout(**{**MERGED_USR.__dict__, "dev_nodes": frozenset(
         {"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"})})
     assert bwrap_argv(training_spec(), layout) == [
-        "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--share-net",
+        "/usr/bin/bwrap", "--die-with-parent", "--new-session", "--unshare-all",
         "--hostname", "training-12", "--cap-drop", "ALL",
-        "--tmpfs", "/", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+        "--tmpfs", "/", "--ro-bind", "/usr", "/usr",
+        "--tmpfs", "/etc", "--ro-bind", "/etc/passwd", "/etc/passwd",
+        "--symlink", "../usr/lib/os-release", "/etc/os-release", "--ro-bind", "/etc/ssl/certs", "/etc/ssl/certs",
+        "--remount-ro", "/etc",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin", "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64",
         "--dev", "/dev",
@@ -116,14 +133,16 @@ def test_bwrap_argv_golden():
     ]
 
 
-def test_bwrap_argv_private_network_real_lib64_extra_paths_and_workdir_without_mount():
+def test_bwrap_argv_prepared_network_real_lib64_extra_paths_and_workdir_without_mount():
+    from kqi_services.executor.netns import PortForward
+
     layout = HostLayout(top_level={"bin": "usr/bin", "lib": "usr/lib", "lib64": ""}, bwrap="")
     spec = RunSpec("inference-4", "echo hi", mounts=[Mount("/d/p/2", "/kqi/parent/2"), Mount("/d/p", "/kqi/parent")],
-                   share_network=False, env={"A": "b c"}).validate()
+                   forwards=[PortForward("out", 8000, "127.0.0.1:8000")], env={"A": "b c"}).validate()
     assert bwrap_argv(spec, layout, extra_ro_paths=("/opt/conda",)) == [
-        "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
+        "bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--share-net",
         "--hostname", "inference-4", "--cap-drop", "ALL",
-        "--tmpfs", "/", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+        "--tmpfs", "/", "--ro-bind", "/usr", "/usr", "--tmpfs", "/etc", "--remount-ro", "/etc",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--ro-bind", "/lib64", "/lib64",
         "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         "--ro-bind", "/opt/conda", "/opt/conda",
@@ -133,6 +152,29 @@ def test_bwrap_argv_private_network_real_lib64_extra_paths_and_workdir_without_m
         "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "--", "/bin/sh", "-c", "echo hi",
     ]
+
+
+def test_bwrap_invocation_keeps_options_and_variables_off_the_command_line():
+    from kqi_services.executor.sandbox import bwrap_invocation
+
+    argv = bwrap_argv(training_spec(env={"KQI_TOKEN": "kqirun_secret"}), MERGED_USR)
+    short, options = bwrap_invocation(argv, 7)
+    assert short == ["/usr/bin/bwrap", "--args", "7", "/bin/sh", "-c", "python train.py --epochs 2"]
+    assert options.split(b"\0")[:-1] == [a.encode() for a in argv[1:argv.index("--")]]
+    assert b"kqirun_secret" in options and b"/srv/out/12" in options
+
+
+def test_only_world_readable_etc_entries_are_shown(tmp_path):
+    from kqi_services.executor.sandbox import visible_etc_entries
+
+    for name, mode in (("passwd", 0o644), ("shadow", 0o640), ("group", 0o600), ("hosts", 0o644)):
+        (tmp_path / name).write_text("x")
+        (tmp_path / name).chmod(mode)
+    (tmp_path / "ssl" / "private").mkdir(parents=True)
+    (tmp_path / "ssl" / "certs").mkdir()
+    (tmp_path / "os-release").symlink_to("../usr/lib/os-release")
+    assert visible_etc_entries(str(tmp_path)) == (
+        ("passwd", ""), ("hosts", ""), ("ssl/certs", ""), ("os-release", "../usr/lib/os-release"))
 
 
 def test_sandbox_command_prefers_bwrap_and_notes_missing_gpu_nodes():
@@ -164,15 +206,13 @@ def test_sandbox_command_falls_back_to_unshare_and_says_so():
 
 
 def test_unshare_argv_golden():
-    spec = RunSpec("training-5", "python 'a b.py'", env={"X": "1=2"}, share_network=False,
+    spec = RunSpec("training-5", "python 'a b.py'", env={"X": "1=2"},
                    mounts=[Mount("/srv/in", "/kqi/input"), Mount("/srv/my out", "/kqi/output")]).validate()
     assert unshare_argv(spec, MERGED_USR, "/runs/training-5/root") == [
         "/usr/bin/unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
         "--ipc", "--uts", "--net", "--",
         "/bin/sh", "-c", unshare_prologue(spec, MERGED_USR, "/runs/training-5/root"), "kqi-sandbox",
         "/usr/bin/setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--no-new-privs",
-        "/usr/bin/env", "-i", "HOME=/tmp", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "X=1=2",
         "/bin/sh", "-c", 'cd "$1" || exit 126; exec /bin/sh -c "$2"', "kqi-run", "/kqi/git", "python 'a b.py'",
     ]
 
@@ -180,52 +220,59 @@ def test_unshare_argv_golden():
 def test_unshare_prologue_golden():
     spec = RunSpec("training-5", "true", mounts=[Mount("/srv/in", "/kqi/input"), Mount("/srv/my out", "/kqi/output")],
                    gpus=[0], env={"CUDA_VISIBLE_DEVICES": "0"}).validate()
-    layout = HostLayout(top_level={"bin": "usr/bin", "lib64": ""}, dev_nodes=frozenset({"nvidia0", "nvidiactl"}))
+    layout = HostLayout(top_level={"bin": "usr/bin", "lib64": ""}, dev_nodes=frozenset({"nvidia0", "nvidiactl"}),
+                        etc=(("passwd", ""), ("ssl/certs", "")))
     assert unshare_prologue(spec, layout, "/runs/training-5/root").splitlines() == [
         "set -e",
-        "R=/runs/training-5/root",
-        'mount -t tmpfs -o mode=755 kqi-root "$R"',
-        'mkdir -p "$R/usr" "$R/etc" "$R/dev" "$R/proc" "$R/tmp"',
-        'if [ -d /usr ]; then mkdir -p "$R"/usr; else mkdir -p "$(dirname "$R"/usr)"; touch "$R"/usr; fi',
-        'mount --bind /usr "$R"/usr',
-        'mount -o remount,bind,ro,nosuid,nodev "$R"/usr',
-        'if [ -d /etc ]; then mkdir -p "$R"/etc; else mkdir -p "$(dirname "$R"/etc)"; touch "$R"/etc; fi',
-        'mount --bind /etc "$R"/etc',
-        'mount -o remount,bind,ro,nosuid,nodev "$R"/etc',
-        'ln -s usr/bin "$R/bin"',
-        'if [ -d /lib64 ]; then mkdir -p "$R"/lib64; else mkdir -p "$(dirname "$R"/lib64)"; touch "$R"/lib64; fi',
-        'mount --bind /lib64 "$R"/lib64',
-        'mount -o remount,bind,ro "$R"/lib64',
-        'mount -t tmpfs -o mode=755,nosuid kqi-dev "$R/dev"',
-        'touch "$R/dev/null"', 'mount --bind /dev/null "$R/dev/null"',
-        'touch "$R/dev/zero"', 'mount --bind /dev/zero "$R/dev/zero"',
-        'touch "$R/dev/full"', 'mount --bind /dev/full "$R/dev/full"',
-        'touch "$R/dev/random"', 'mount --bind /dev/random "$R/dev/random"',
-        'touch "$R/dev/urandom"', 'mount --bind /dev/urandom "$R/dev/urandom"',
-        'touch "$R/dev/tty"', 'mount --bind /dev/tty "$R/dev/tty"',
-        'ln -s /proc/self/fd "$R/dev/fd"', 'ln -s /proc/self/fd/0 "$R/dev/stdin"',
-        'ln -s /proc/self/fd/1 "$R/dev/stdout"', 'ln -s /proc/self/fd/2 "$R/dev/stderr"',
-        'mkdir "$R/dev/shm" "$R/dev/pts"',
-        'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-shm "$R/dev/shm"',
-        'mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"',
-        'ln -s pts/ptmx "$R/dev/ptmx"',
-        'touch "$R/dev/nvidiactl"', 'mount --bind /dev/nvidiactl "$R/dev/nvidiactl"',
-        'touch "$R/dev/nvidia0"', 'mount --bind /dev/nvidia0 "$R/dev/nvidia0"',
-        'mount -t proc -o nosuid,nodev,noexec proc "$R/proc"',
-        'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-tmp "$R/tmp"',
-        'if [ -d /sys ]; then mkdir -p "$R"/sys; else mkdir -p "$(dirname "$R"/sys)"; touch "$R"/sys; fi',
-        'mount --bind /sys "$R"/sys',
-        'mount -o remount,bind,ro "$R"/sys',
-        'if [ -d /srv/in ]; then mkdir -p "$R"/kqi/input; else mkdir -p "$(dirname "$R"/kqi/input)"; '
-        'touch "$R"/kqi/input; fi',
-        'mount --bind /srv/in "$R"/kqi/input',
-        'mount -o remount,bind,ro "$R"/kqi/input',
-        """if [ -d '/srv/my out' ]; then mkdir -p "$R"/kqi/output; else mkdir -p "$(dirname "$R"/kqi/output)"; """
-        """touch "$R"/kqi/output; fi""",
-        """mount --bind '/srv/my out' "$R"/kqi/output""",
-        'mkdir -p "$R"/kqi/git',
+        "kqi_run_path=$PATH",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "KQI_ROOT_DIR=/runs/training-5/root",
+        'mount -t tmpfs -o mode=755 kqi-root "$KQI_ROOT_DIR"',
+        'mkdir -p "$KQI_ROOT_DIR/usr" "$KQI_ROOT_DIR/etc" "$KQI_ROOT_DIR/dev" "$KQI_ROOT_DIR/proc" "$KQI_ROOT_DIR/tmp"',
+        'if [ -d /usr ]; then mkdir -p "$KQI_ROOT_DIR"/usr; else mkdir -p "$(dirname "$KQI_ROOT_DIR"/usr)"; touch "$KQI_ROOT_DIR"/usr; fi',
+        'mount --bind /usr "$KQI_ROOT_DIR"/usr',
+        'mount -o remount,bind,ro,nosuid,nodev "$KQI_ROOT_DIR"/usr',
+        'mount -t tmpfs -o mode=755,nosuid,nodev kqi-etc "$KQI_ROOT_DIR/etc"',
+        'cp -a --parents -- /etc/passwd /etc/ssl/certs "$KQI_ROOT_DIR"',
+        'mount -o remount,ro,nosuid,nodev "$KQI_ROOT_DIR/etc"',
+        'ln -s usr/bin "$KQI_ROOT_DIR/bin"',
+        'if [ -d /lib64 ]; then mkdir -p "$KQI_ROOT_DIR"/lib64; else mkdir -p "$(dirname "$KQI_ROOT_DIR"/lib64)"; touch "$KQI_ROOT_DIR"/lib64; fi',
+        'mount --bind /lib64 "$KQI_ROOT_DIR"/lib64',
+        'mount -o remount,bind,ro "$KQI_ROOT_DIR"/lib64',
+        'mount -t tmpfs -o mode=755,nosuid kqi-dev "$KQI_ROOT_DIR/dev"',
+        'touch "$KQI_ROOT_DIR/dev/null"', 'mount --bind /dev/null "$KQI_ROOT_DIR/dev/null"',
+        'touch "$KQI_ROOT_DIR/dev/zero"', 'mount --bind /dev/zero "$KQI_ROOT_DIR/dev/zero"',
+        'touch "$KQI_ROOT_DIR/dev/full"', 'mount --bind /dev/full "$KQI_ROOT_DIR/dev/full"',
+        'touch "$KQI_ROOT_DIR/dev/random"', 'mount --bind /dev/random "$KQI_ROOT_DIR/dev/random"',
+        'touch "$KQI_ROOT_DIR/dev/urandom"', 'mount --bind /dev/urandom "$KQI_ROOT_DIR/dev/urandom"',
+        'touch "$KQI_ROOT_DIR/dev/tty"', 'mount --bind /dev/tty "$KQI_ROOT_DIR/dev/tty"',
+        'ln -s /proc/self/fd "$KQI_ROOT_DIR/dev/fd"', 'ln -s /proc/self/fd/0 "$KQI_ROOT_DIR/dev/stdin"',
+        'ln -s /proc/self/fd/1 "$KQI_ROOT_DIR/dev/stdout"', 'ln -s /proc/self/fd/2 "$KQI_ROOT_DIR/dev/stderr"',
+        'mkdir "$KQI_ROOT_DIR/dev/shm" "$KQI_ROOT_DIR/dev/pts"',
+        'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-shm "$KQI_ROOT_DIR/dev/shm"',
+        'mount -t devpts -o newinstance,ptmxmode=0666 devpts "$KQI_ROOT_DIR/dev/pts"',
+        'ln -s pts/ptmx "$KQI_ROOT_DIR/dev/ptmx"',
+        'touch "$KQI_ROOT_DIR/dev/nvidiactl"', 'mount --bind /dev/nvidiactl "$KQI_ROOT_DIR/dev/nvidiactl"',
+        'touch "$KQI_ROOT_DIR/dev/nvidia0"', 'mount --bind /dev/nvidia0 "$KQI_ROOT_DIR/dev/nvidia0"',
+        'mount -t proc -o nosuid,nodev,noexec proc "$KQI_ROOT_DIR/proc"',
+        'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-tmp "$KQI_ROOT_DIR/tmp"',
+        'if [ -d /sys ]; then mkdir -p "$KQI_ROOT_DIR"/sys; else mkdir -p "$(dirname "$KQI_ROOT_DIR"/sys)"; touch "$KQI_ROOT_DIR"/sys; fi',
+        'mount --bind /sys "$KQI_ROOT_DIR"/sys',
+        'mount -o remount,bind,ro "$KQI_ROOT_DIR"/sys',
+        "if command -v ip >/dev/null; then ip link set lo up; fi",
+        'if [ -d /srv/in ]; then mkdir -p "$KQI_ROOT_DIR"/kqi/input; else mkdir -p "$(dirname "$KQI_ROOT_DIR"/kqi/input)"; '
+        'touch "$KQI_ROOT_DIR"/kqi/input; fi',
+        'mount --bind /srv/in "$KQI_ROOT_DIR"/kqi/input',
+        'mount -o remount,bind,ro "$KQI_ROOT_DIR"/kqi/input',
+        """if [ -d '/srv/my out' ]; then mkdir -p "$KQI_ROOT_DIR"/kqi/output; else mkdir -p "$(dirname "$KQI_ROOT_DIR"/kqi/output)"; """
+        """touch "$KQI_ROOT_DIR"/kqi/output; fi""",
+        """mount --bind '/srv/my out' "$KQI_ROOT_DIR"/kqi/output""",
+        'mkdir -p "$KQI_ROOT_DIR"/kqi/git',
         "set +e",
-        'chroot "$R" "$@" &',
+        'set -- "$(command -v chroot)" "$KQI_ROOT_DIR" "$@"',
+        "PATH=$kqi_run_path",
+        "unset KQI_ROOT_DIR kqi_run_path",
+        '"$@" &',
         "wait $!",
         "exit $?",
     ]

@@ -1,12 +1,18 @@
 """Command lines that run a ``RunSpec`` in a sandbox on this host, as pure functions.
 
 ``bwrap_argv`` builds a bubblewrap sandbox whose root is a fresh tmpfs holding
-only the host's ``/usr`` and ``/etc`` (read-only), the top-level links or
-directories the host has (``/bin`` → ``usr/bin``…), a new ``/dev``, ``/proc``
-and ``/tmp``, the run's mounts and its assigned GPU device nodes (with ``/sys``
-read-only for GPU runs); every namespace is new (the network only when the
-run may not share the host's), capabilities are dropped and the command is
-PID 2 of its own PID namespace under bubblewrap's init. ``unshare_argv`` is
+only the host's ``/usr`` (read-only), a minimal ``/etc`` (the entries of
+``ETC_ENTRIES`` the host has and lets everyone read: never ``shadow``, ssh
+host keys or private TLS keys), the top-level links or directories the host
+has (``/bin`` → ``usr/bin``…), a new ``/dev``, ``/proc`` and ``/tmp``, the
+run's mounts and its assigned GPU device nodes (with ``/sys`` read-only for
+GPU runs); every namespace is new, capabilities are dropped and the command
+is PID 2 of its own PID namespace under bubblewrap's init. The network
+namespace is bubblewrap's own (loopback only) for ``none``, the host's for
+``host``, and for ``private``/``outside`` the one the supervisor prepared
+(``netns.py``) and starts bubblewrap in. ``bwrap_invocation`` moves every
+option into a descriptor (``--args FD``), so no host path and no variable
+(tokens!) is on a command line, the sandbox's ``/proc/1/cmdline`` included. ``unshare_argv`` is
 the fallback for hosts without bubblewrap: the same root built by a shell
 prologue in new mount, PID, IPC and UTS namespaces, then ``chroot`` (it needs
 root: it mounts). ``sandbox_command`` picks one and lists what could not be
@@ -21,11 +27,26 @@ import shlex
 import shutil
 from dataclasses import dataclass, field
 
-from .spec import RunSpec, under
+from .spec import DEFAULT_PATH, RunSpec, under
+
+#: written by the supervisor into the run directory for runs on the outside network (slirp4netns' DNS)
+RESOLV_CONF = "resolv.conf"
+OUTSIDE_RESOLV_CONF = "nameserver 10.0.2.3\n"
 
 TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 GPU_SHARED_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools")
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+#: what of the host's /etc a run sees (read-only; only what exists and everyone may read):
+#: users and groups, name resolution, the dynamic linker, CA certificates, alternatives
+#: (many /usr/bin tools link there), time zone, terminal and MIME data. Everything else is absent.
+ETC_ENTRIES = (
+    "passwd", "group", "hosts", "host.conf", "nsswitch.conf", "resolv.conf", "gai.conf", "protocols",
+    "services", "networks", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl/certs",
+    "ssl/openssl.cnf", "ca-certificates", "ca-certificates.conf", "localtime", "timezone", "mime.types",
+    "os-release", "debian_version", "terminfo", "inputrc", "bash.bashrc", "profile", "shells", "magic",
+    "gitconfig", "fonts", "login.defs", "mailcap",
+)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -43,6 +64,7 @@ class HostLayout:
         bwrap: path of bubblewrap, or ``""``.
         unshare: path of util-linux ``unshare``, or ``""``.
         setpriv: path of util-linux ``setpriv`` (drops capabilities in the fallback), or ``""``.
+        etc: the ``ETC_ENTRIES`` a run sees: (name, symlink target or ``""``).
     """
 
     top_level: dict[str, str] = field(default_factory=dict)
@@ -50,6 +72,26 @@ class HostLayout:
     bwrap: str = ""
     unshare: str = ""
     setpriv: str = ""
+    etc: tuple[tuple[str, str], ...] = ()
+
+
+def visible_etc_entries(etc_dir: str = "/etc") -> tuple[tuple[str, str], ...]:
+    """The ``ETC_ENTRIES`` present in ``etc_dir`` that everyone may read (links kept as links)."""
+    import stat
+
+    entries = []
+    for name in ETC_ENTRIES:
+        path = os.path.join(etc_dir, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            entries.append((name, os.readlink(path)))
+        elif (stat.S_ISREG(info.st_mode) and info.st_mode & 0o004) or (
+                stat.S_ISDIR(info.st_mode) and info.st_mode & 0o005 == 0o005):
+            entries.append((name, ""))
+    return tuple(entries)
 
 
 def probe_host() -> HostLayout:
@@ -66,7 +108,7 @@ def probe_host() -> HostLayout:
     except OSError:
         nodes = frozenset()
     return HostLayout(top, nodes, shutil.which("bwrap") or "", shutil.which("unshare") or "",
-                      shutil.which("setpriv") or "")
+                      shutil.which("setpriv") or "", visible_etc_entries())
 
 
 def sorted_mounts(spec: RunSpec):
@@ -108,10 +150,10 @@ def bwrap_argv(spec: RunSpec, layout: HostLayout, extra_ro_paths: tuple[str, ...
             Python or conda tree outside ``/usr`` that commands need).
     """
     argv = [layout.bwrap or "bwrap", "--die-with-parent", "--new-session", "--unshare-all"]
-    if spec.share_network:
-        argv.append("--share-net")
-    argv += ["--hostname", spec.run_id, "--cap-drop", "ALL",
-             "--tmpfs", "/", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    if spec.network == "host" or spec.prepared_network:
+        argv.append("--share-net")  # the host's, or the namespace the supervisor starts bubblewrap in
+    argv += ["--hostname", spec.run_id, "--cap-drop", "ALL", "--tmpfs", "/", "--ro-bind", "/usr", "/usr"]
+    argv += etc_bwrap_args(spec, layout)
     for name in TOP_LEVEL:
         if name in layout.top_level:
             target = layout.top_level[name]
@@ -134,9 +176,32 @@ def bwrap_argv(spec: RunSpec, layout: HostLayout, extra_ro_paths: tuple[str, ...
     return argv + ["--", "/bin/sh", "-c", spec.command]
 
 
+def etc_bwrap_args(spec: RunSpec, layout: HostLayout) -> list[str]:
+    """The minimal ``/etc`` (``ETC_ENTRIES``), with the run's own ``resolv.conf`` on the outside network."""
+    argv = ["--tmpfs", "/etc"]
+    for name, target in layout.etc:
+        if name == "resolv.conf" and spec.network == "outside":
+            continue
+        argv += ["--symlink", target, "/etc/" + name] if target else ["--ro-bind", "/etc/" + name, "/etc/" + name]
+    if spec.network == "outside" and spec.run_dir:
+        argv += ["--ro-bind", os.path.join(spec.run_dir, RESOLV_CONF), "/etc/resolv.conf"]
+    return argv + ["--remount-ro", "/etc"]
+
+
+def bwrap_invocation(argv: list[str], args_fd: int) -> tuple[list[str], bytes]:
+    """(command line, options) for ``bwrap --args FD``: only the command stays on the command line.
+
+    ``argv`` is ``bwrap_argv``'s list; the options go, NUL-separated, into a
+    descriptor the caller fills with the returned bytes.
+    """
+    split = argv.index("--")
+    options = b"".join(a.encode() + b"\0" for a in argv[1:split])
+    return [argv[0], "--args", str(args_fd), *argv[split + 1:]], options
+
+
 def _bind_lines(source: str, target: str, read_only: bool, flags: str = "") -> list[str]:
-    """Shell lines binding ``source`` on ``$R``+``target`` (a file or a directory)."""
-    src, dst = shlex.quote(source), '"$R"' + shlex.quote(target)
+    """Shell lines binding ``source`` on ``$KQI_ROOT_DIR``+``target`` (a file or a directory)."""
+    src, dst = shlex.quote(source), '"$KQI_ROOT_DIR"' + shlex.quote(target)
     lines = [f"if [ -d {src} ]; then mkdir -p {dst}; else mkdir -p \"$(dirname {dst})\"; touch {dst}; fi",
              f"mount --bind {src} {dst}"]
     if read_only or flags:
@@ -154,40 +219,51 @@ def unshare_prologue(spec: RunSpec, layout: HostLayout, root_dir: str,
     and its default signal handling stays intact) and its exit status is the
     script's.
     """
-    lines = ["set -e", f"R={shlex.quote(root_dir)}", 'mount -t tmpfs -o mode=755 kqi-root "$R"',
-             'mkdir -p "$R/usr" "$R/etc" "$R/dev" "$R/proc" "$R/tmp"']
+    lines = ["set -e", "kqi_run_path=$PATH", f"PATH={DEFAULT_PATH}", f"KQI_ROOT_DIR={shlex.quote(root_dir)}",
+             'mount -t tmpfs -o mode=755 kqi-root "$KQI_ROOT_DIR"',
+             'mkdir -p "$KQI_ROOT_DIR/usr" "$KQI_ROOT_DIR/etc" "$KQI_ROOT_DIR/dev" "$KQI_ROOT_DIR/proc" "$KQI_ROOT_DIR/tmp"']
     lines += _bind_lines("/usr", "/usr", True, "nosuid,nodev")
-    lines += _bind_lines("/etc", "/etc", True, "nosuid,nodev")
+    # a copy, in one process, on a tmpfs then made read-only (a bind per entry would cost ~100 processes)
+    lines += ['mount -t tmpfs -o mode=755,nosuid,nodev kqi-etc "$KQI_ROOT_DIR/etc"']
+    entries = [name for name, _ in layout.etc if not (name == "resolv.conf" and spec.network == "outside")]
+    if entries:
+        lines.append("cp -a --parents -- " + " ".join(shlex.quote("/etc/" + n) for n in entries)
+                     + ' "$KQI_ROOT_DIR"')
+    if spec.network == "outside" and spec.run_dir:
+        lines.append(f'cp -- {shlex.quote(os.path.join(spec.run_dir, RESOLV_CONF))} "$KQI_ROOT_DIR/etc/resolv.conf"')
+    lines += ['mount -o remount,ro,nosuid,nodev "$KQI_ROOT_DIR/etc"']
     for name in TOP_LEVEL:
         if name in layout.top_level:
             target = layout.top_level[name]
             if target:
-                lines.append(f'ln -s {shlex.quote(target)} "$R/{name}"')
+                lines.append(f'ln -s {shlex.quote(target)} "$KQI_ROOT_DIR/{name}"')
             else:
                 lines += _bind_lines("/" + name, "/" + name, True)
-    lines += ['mount -t tmpfs -o mode=755,nosuid kqi-dev "$R/dev"']
+    lines += ['mount -t tmpfs -o mode=755,nosuid kqi-dev "$KQI_ROOT_DIR/dev"']
     for node in DEV_NODES:
-        lines += [f'touch "$R/dev/{node}"', f'mount --bind /dev/{node} "$R/dev/{node}"']
-    lines += ['ln -s /proc/self/fd "$R/dev/fd"', 'ln -s /proc/self/fd/0 "$R/dev/stdin"',
-              'ln -s /proc/self/fd/1 "$R/dev/stdout"', 'ln -s /proc/self/fd/2 "$R/dev/stderr"',
-              'mkdir "$R/dev/shm" "$R/dev/pts"', 'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-shm "$R/dev/shm"',
-              'mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"',
-              'ln -s pts/ptmx "$R/dev/ptmx"']
+        lines += [f'touch "$KQI_ROOT_DIR/dev/{node}"', f'mount --bind /dev/{node} "$KQI_ROOT_DIR/dev/{node}"']
+    lines += ['ln -s /proc/self/fd "$KQI_ROOT_DIR/dev/fd"', 'ln -s /proc/self/fd/0 "$KQI_ROOT_DIR/dev/stdin"',
+              'ln -s /proc/self/fd/1 "$KQI_ROOT_DIR/dev/stdout"', 'ln -s /proc/self/fd/2 "$KQI_ROOT_DIR/dev/stderr"',
+              'mkdir "$KQI_ROOT_DIR/dev/shm" "$KQI_ROOT_DIR/dev/pts"', 'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-shm "$KQI_ROOT_DIR/dev/shm"',
+              'mount -t devpts -o newinstance,ptmxmode=0666 devpts "$KQI_ROOT_DIR/dev/pts"',
+              'ln -s pts/ptmx "$KQI_ROOT_DIR/dev/ptmx"']
     for node in gpu_nodes(spec, layout)[0]:
-        lines += [f'touch "$R{node}"', f'mount --bind {node} "$R{node}"']
-    lines += ['mount -t proc -o nosuid,nodev,noexec proc "$R/proc"',
-              'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-tmp "$R/tmp"']
+        lines += [f'touch "$KQI_ROOT_DIR{node}"', f'mount --bind {node} "$KQI_ROOT_DIR{node}"']
+    lines += ['mount -t proc -o nosuid,nodev,noexec proc "$KQI_ROOT_DIR/proc"',
+              'mount -t tmpfs -o mode=1777,nosuid,nodev kqi-tmp "$KQI_ROOT_DIR/tmp"']
     if spec.gpus:
         lines += _bind_lines("/sys", "/sys", True)
-    if not spec.share_network:
+    if spec.network == "none" or (spec.network == "private" and not spec.prepared_network):
         lines.append("if command -v ip >/dev/null; then ip link set lo up; fi")
     for path in extra_ro_paths:
         lines += _bind_lines(path, path, True)
     for m in sorted_mounts(spec):
         lines += _bind_lines(m.host_path, m.target, m.effective_read_only)
     if workdir_needs_dir(spec):
-        lines.append(f'mkdir -p "$R"{shlex.quote(spec.workdir)}')
-    lines += ["set +e", 'chroot "$R" "$@" &', "wait $!", "exit $?"]
+        lines.append(f'mkdir -p "$KQI_ROOT_DIR"{shlex.quote(spec.workdir)}')
+    # the run's variables are this script's environment (never a command line); the prologue's own are unset first
+    lines += ["set +e", 'set -- "$(command -v chroot)" "$KQI_ROOT_DIR" "$@"', "PATH=$kqi_run_path",
+              "unset KQI_ROOT_DIR kqi_run_path", '"$@" &', "wait $!", "exit $?"]
     return "\n".join(lines)
 
 
@@ -201,19 +277,29 @@ def unshare_argv(spec: RunSpec, layout: HostLayout, root_dir: str,
         root_dir: an empty host directory to mount the sandbox's root on (in
             the run's own mount namespace: the host sees it stay empty).
         extra_ro_paths: as for ``bwrap_argv``.
+
+    The run's variables are not on this command line: start it with
+    ``spec.sandbox_env()`` as its environment (``unshare_environment``).
     """
     argv = [layout.unshare or "unshare", "--mount", "--propagation", "private", "--pid", "--fork",
             "--kill-child", "--ipc", "--uts"]
-    if not spec.share_network:
+    if spec.network == "none" or (spec.network == "private" and not spec.prepared_network):
         argv.append("--net")
     argv += ["--", "/bin/sh", "-c", unshare_prologue(spec, layout, root_dir, extra_ro_paths), "kqi-sandbox"]
     if layout.setpriv:
         argv += [layout.setpriv, "--bounding-set", "-all", "--inh-caps", "-all", "--no-new-privs"]
-    argv += ["/usr/bin/env", "-i"]
-    argv += [f"{name}={value}" for name, value in sorted(spec.sandbox_env().items())]
     argv += ["/bin/sh", "-c", 'cd "$1" || exit 126; exec /bin/sh -c "$2"', "kqi-run", spec.workdir,
              spec.command]
     return argv
+
+
+def unshare_environment(spec: RunSpec) -> dict[str, str]:
+    """The environment ``unshare_argv``'s command starts with: the run's own, with a PATH for the prologue.
+
+    The prologue finds its tools (mount, mkdir, chroot) on ``DEFAULT_PATH``
+    and gives the command the run's own PATH back.
+    """
+    return spec.sandbox_env()
 
 
 def sandbox_command(spec: RunSpec, layout: HostLayout, root_dir: str, prefer: str = "auto",

@@ -15,6 +15,8 @@ import posixpath
 import re
 from dataclasses import asdict, dataclass, field, fields
 
+from .netns import PortForward
+
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -25,6 +27,10 @@ SYSTEM_PATHS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/l
 
 # Mount targets that are always read-only, whatever the mount says.
 READ_ONLY_TARGETS = ("/kqi/input", "/kqi/parent")
+
+#: how a run reaches the network: ``private`` (its own namespace, only its forwards), ``outside``
+#: (that plus the outside network, never the host's loopback), ``none`` (loopback only), ``host``
+NETWORK_MODES = ("private", "outside", "none", "host")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_HOME = "/tmp"
@@ -83,8 +89,12 @@ class RunSpec:
         pids_max: most processes and threads at once; 0 is unlimited.
         gpus: host GPU indexes given to this run (their device nodes only).
         log_path: where stdout and stderr are appended; ``run_dir/output.log`` when empty.
-        share_network: the host's network (runs reach the kqi service on
-            loopback); else only a private loopback.
+        network: one of ``NETWORK_MODES``; ``private`` by default: a network
+            namespace of the run's own that reaches only ``forwards``.
+        forwards: the ports relayed between the run's namespace and the host
+            (``netns.PortForward``): the kqi service, the hub, a notebook's port.
+        share_network: kept so that specs written before ``network`` existed
+            read back; True there meant ``network="host"``.
         image: the container image; recorded, the local executor ignores it.
         halt_grace_s: seconds between SIGTERM and SIGKILL when halted.
     """
@@ -100,7 +110,9 @@ class RunSpec:
     pids_max: int = 0
     gpus: list[int] = field(default_factory=list)
     log_path: str = ""
-    share_network: bool = True
+    network: str = "private"
+    forwards: list[PortForward] = field(default_factory=list)
+    share_network: bool = False
     image: str = ""
     halt_grace_s: float = 5.0
 
@@ -108,6 +120,17 @@ class RunSpec:
         self.mounts = [m if isinstance(m, Mount) else Mount(**m) for m in self.mounts]
         self.env = dict(self.env)
         self.gpus = list(self.gpus)
+        self.forwards = [f if isinstance(f, PortForward) else PortForward(**f) for f in self.forwards]
+        if self.share_network:
+            self.network, self.share_network = "host", False
+
+    @property
+    def prepared_network(self) -> bool:
+        """Whether the executor prepares the run's network namespace (with forwards, or the outside).
+
+        A ``private`` run without forwards gets the sandbox's own loopback-only namespace.
+        """
+        return self.network == "outside" or (self.network == "private" and bool(self.forwards))
 
     @property
     def log_file(self) -> str:
@@ -148,6 +171,13 @@ class RunSpec:
             if m.target in targets:
                 raise SpecError(f"two mounts on {m.target}")
             targets.add(m.target)
+        if self.network not in NETWORK_MODES:
+            raise SpecError(f"network must be one of {', '.join(NETWORK_MODES)}: {self.network!r}")
+        for forward in self.forwards:
+            try:
+                forward.validate()
+            except ValueError as e:
+                raise SpecError(str(e)) from None
         for number, name in ((self.cpu, "cpu"), (self.memory_bytes, "memory_bytes"),
                              (self.pids_max, "pids_max"), (self.halt_grace_s, "halt_grace_s")):
             if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
@@ -172,6 +202,6 @@ class RunSpec:
             raise SpecError(f"unknown run spec fields: {', '.join(unknown)}")
         try:
             spec = cls(**data)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise SpecError(str(e)) from e
         return spec.validate()

@@ -32,14 +32,18 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from .cgroups import RunCgroup, is_zombie_or_gone
-from .sandbox import SandboxUnavailable, probe_host, sandbox_command
+from .netns import NetworkUnavailable, PrivateNetwork, Relay, start_outside_network
+from .sandbox import (OUTSIDE_RESOLV_CONF, RESOLV_CONF, SandboxUnavailable, bwrap_invocation, probe_host,
+                      sandbox_command, unshare_environment)
 from .spec import DEFAULT_PATH, RunSpec
 
 MODULE = "kqi_services.executor.supervisor"
@@ -156,6 +160,8 @@ class Supervisor:
         self.notes: list[str] = []
         self.proc: subprocess.Popen | None = None
         self.started_at: str | None = None
+        self.network: PrivateNetwork | None = None
+        self.outside: subprocess.Popen | None = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
@@ -173,6 +179,34 @@ class Supervisor:
         for procs in self.cgroup.procs_files:
             with open(procs, "w") as f:
                 f.write(str(os.getpid()))
+        if self.network is not None:
+            self.network.enter()
+
+    def _prepare_network(self, spec: RunSpec) -> RunSpec:
+        """The run's own network namespace and its relay (``netns.py``); the spec the sandbox gets.
+
+        Where no namespace can be made (not root) the run shares the host's
+        network, and its log says so.
+        """
+        if not spec.prepared_network:
+            return spec
+        try:
+            self.network = PrivateNetwork.create()
+        except NetworkUnavailable as e:
+            self.notes.append(f"a network namespace of its own ({e}): the run shares the host's network")
+            return replace(spec, network="host")
+        relay = Relay(self.network, spec.forwards)
+        relay.bind()
+        relay.start()
+        if spec.network == "outside":
+            slirp = shutil.which("slirp4netns")
+            if not slirp:
+                self.notes.append("the outside network (slirp4netns is not installed): only the forwards are reachable")
+            else:
+                with open(self.path(RESOLV_CONF), "w") as f:
+                    f.write(OUTSIDE_RESOLV_CONF)
+                self.outside = start_outside_network(self.network, slirp)
+        return spec
 
     def run(self) -> int:
         # handlers first: the executor signals only a supervisor whose pid file exists
@@ -209,6 +243,7 @@ class Supervisor:
             return {"error": "mount sources do not exist: " + ", ".join(missing)}
         root_dir = self.path(ROOT_DIR)
         os.makedirs(root_dir, exist_ok=True)
+        spec = self._prepare_network(spec)
         try:
             kind, argv, sandbox_notes = sandbox_command(
                 spec, probe_host(), root_dir, options.get("sandbox", "auto"),
@@ -217,14 +252,27 @@ class Supervisor:
             return {"error": str(e)}
         self.notes += sandbox_notes
         os.makedirs(os.path.dirname(spec.log_file), exist_ok=True)
+        env, pass_fds = {"PATH": DEFAULT_PATH, "LC_ALL": "C.UTF-8"}, ()
+        if kind == "bwrap":  # its options (paths, variables, tokens) travel in a descriptor
+            options_fd = os.memfd_create("kqi-bwrap-args", 0)
+            argv, options = bwrap_invocation(argv, options_fd)
+            os.write(options_fd, options)
+            os.lseek(options_fd, 0, os.SEEK_SET)
+            pass_fds = (options_fd,)
+        else:
+            env = unshare_environment(spec)
         with open(spec.log_file, "ab", buffering=0) as log:
             for note in self.notes:
                 log.write(f"[kqi] not enforced: {note}\n".encode())
             if self._halt_asked():
                 return {"halted": True}
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd="/", env={"PATH": DEFAULT_PATH, "LC_ALL": "C.UTF-8"},
-                                         close_fds=True, preexec_fn=self._child_setup)
+            try:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                             cwd="/", env=env, close_fds=True, pass_fds=pass_fds,
+                                             preexec_fn=self._child_setup)
+            finally:
+                for fd in pass_fds:
+                    os.close(fd)
         self.started_at = now_iso()
         write_json_atomic(self.path(RUNNING_FILE), {
             "state": "running", "supervisor_pid": os.getpid(), "sandbox_pid": self.proc.pid,
@@ -285,6 +333,9 @@ class Supervisor:
             self.proc.wait()
         if self.cgroup.version and not self.cgroup.kill_all():
             self.notes.append("some processes of the run could not be killed")
+        if self.outside is not None:
+            self.outside.kill()
+            self.outside.wait()
         oom_after = self.cgroup.oom_kill_count()
         if self.cgroup.version and not self.cgroup.remove():
             self.notes.append("the run's cgroup could not be removed")

@@ -21,6 +21,7 @@ from tornado.log import app_log
 from kqi_services import hubmirror
 from kqi_services.accounts import provision_external_user
 from kqi_services.hubapi import HubAPIError
+from kqi_services.identities import IdentityCache
 from kqi_services.listing import Page, count
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
 from kqi_services.orm import StorageEndpoint, Tenant, TokenTenant, User, utcnow
@@ -108,7 +109,7 @@ class APIHandler(web.RequestHandler):
             if owner is None:
                 raise Unauthorized("The run token is invalid or its run has ended")
             return Principal(owner[0], owner[1], token, token_hash(token), False)
-        model = await self.hub_auth.user_for_token(token, sync=False)
+        model = await self.identities.identify(token)
         if not model or model.get("kind", "user") != "user":
             raise Unauthorized("The token is invalid or has expired; log in again")
         if not self.hub_auth.check_scopes(self.hub_auth.access_scopes, model):
@@ -118,12 +119,17 @@ class APIHandler(web.RequestHandler):
         user = User.find_by_name(self.db, model["name"])
         if user is None:
             # a deleted user's token may still be in the identity cache: ask again
-            model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False)
+            model = await self.identities.identify(token, fresh=True)
             if not model:
                 raise Unauthorized("The token is invalid or has expired; log in again")
             user = await self.provision(model["name"])
         digest = token_hash(token)
         return Principal(user, self.bound_tenant(user, digest), token, digest, via_cookie)
+
+    @property
+    def identities(self) -> IdentityCache:
+        """Token → user answers of the hub, never reused past the token's expiry (see ``identities``)."""
+        return IdentityCache.of(self.hub_auth, self.hub_api, parent=self.kqi)
 
     def check_same_origin(self):
         """Cookie-authenticated writes must come from a page of this origin (CSRF)."""

@@ -95,7 +95,12 @@ async def revoke_user_tokens(hub: HubAPI, db, user: User, hub_auth=None) -> int:
 
 
 def forget_cached_identities(hub_auth) -> None:
-    """Drop the service's cache of token → user answers, so revoked tokens stop at once."""
+    """Drop the service's token → user answers (``identities`` and HubAuth's own), so revoked tokens stop at once."""
+    from .identities import IdentityCache  # it imports this module
+
+    cached = getattr(hub_auth, IdentityCache.ATTRIBUTE, None)
+    if cached is not None:
+        cached.forget()
     cache = hub_auth.cache
     cache.values.clear()
     cache.timestamps.clear()

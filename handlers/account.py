@@ -6,7 +6,7 @@ from kqi_services import accounts, apimodels
 from kqi_services import validation as v
 from kqi_services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from kqi_services.orm import Credential, GitEndpoint, RegistryEndpoint, Tenant, User
-from kqi_services.passwords import verify_password
+from kqi_services.passwords import peer_address, verify_password
 from kqi_services.tokens import bind_token, revoke_user_tokens, token_lifetime
 
 from .base import APIHandler
@@ -40,7 +40,7 @@ class LoginHandler(APIHandler):
         lifetime = token_lifetime(
             body.get("expiresIn"), self.platform.token_lifetime_seconds, self.platform.token_max_seconds
         )
-        hub_token = await self.hub_api.login(name, password, lifetime, LOGIN_NOTE)
+        hub_token = await self.hub_api.login(name, password, lifetime, LOGIN_NOTE, self.forwarded_for())
         if hub_token is None:
             raise Unauthorized("Invalid user name or password (or the account is locked)")
         token = hub_token["token"]
@@ -55,6 +55,16 @@ class LoginHandler(APIHandler):
         bind_token(self.db, user, membership.tenant_id, token, hub_token["id"], lifetime)
         self.db.commit()
         self.write_json(login_model(user, membership.tenant, token, lifetime))
+
+    def forwarded_for(self) -> str:
+        """``X-Forwarded-For`` for the hub: the chain as received, plus the peer this service saw.
+
+        The hub's authenticator decides which entry to believe (the nearest one
+        not written by a trusted proxy); nothing here interprets client headers.
+        """
+        received = self.request.headers.get("X-Forwarded-For", "").strip()
+        peer = peer_address(self.request)
+        return f"{received}, {peer}" if received else peer
 
 
 def account_model(user: User, selected: Tenant | None, roles) -> dict:

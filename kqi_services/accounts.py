@@ -9,7 +9,9 @@ rolls the whole change back.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
+from . import lockout
 from . import validation as v
 from .errors import Conflict, InvalidInput, NotFound
 from .orm import (
@@ -213,14 +215,15 @@ def update_user(db, user: User, body, actor: str) -> User:
 
 
 def set_password(user: User, password, actor: str) -> None:
-    """Store a new password and clear the lockout (admin reset and user change)."""
+    """Store a new password and clear the lockout from every address (admin reset and user change)."""
     try:
         user.password_hash = hash_password(password)
     except WeakPassword as e:
         raise InvalidInput(str(e)) from None
     user.service_type = LOCAL_AUTH
-    user.failed_logins = 0
-    user.locked_until = None
+    db = object_session(user)
+    if db is not None and user.id is not None:
+        lockout.forget_user(db, user.id)
     user.modified_by = actor
 
 

@@ -6,6 +6,10 @@ for password change or reset, and its users would live in a second table
 beside ours. Here the kqi database is the one place for accounts: the kqi
 admin API writes them, this class only reads hashes and counts failures.
 
+The lockout counts failures per (user, source address) with back-off (see
+``passwords`` for whose address counts and ``lockout`` for the rows), so
+nobody locks a user out by failing from another address.
+
 Loaded inside the hub process. LDAP or OAuth replace it by configuration
 (``c.JupyterHub.authenticator_class``); the kqi service provisions such
 users on their first request.
@@ -14,13 +18,16 @@ users on their first request.
 from __future__ import annotations
 
 import asyncio
+import weakref
+from datetime import timedelta
 
 from jupyterhub.auth import Authenticator
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, List, Unicode, default, validate
 
+from . import lockout
 from .db import make_engine, make_session_factory
 from .orm import User, utcnow
-from .passwords import after_failure, is_locked, verify_password
+from .passwords import client_address, peer_address, verify_password
 from .settings import PlatformSettings
 
 
@@ -33,13 +40,46 @@ class KqiAuthenticator(Authenticator):
 
     max_failed_logins = Integer(
         5,
-        help="""Failed logins in a row that lock an account; 0 disables the lockout.
-        The count is stored in the kqi database, so a hub restart does not reset it.""",
+        help="""Failed logins in a row, from one source address, that lock that address out of the
+        account; 0 disables the lockout. Other addresses keep logging in. The count is stored in
+        the kqi database, so a hub restart does not reset it.""",
     ).tag(config=True)
 
     lockout_seconds = Integer(
-        600, help="How long a locked account refuses every login, even a right password."
+        60,
+        help="""How long the first lock of an address refuses every login of the account from there,
+        even with the right password. Each further lock before a successful login lasts twice
+        as long as the one before, up to lockout_max_seconds. Example: 60 → 120 → 240 s…""",
     ).tag(config=True)
+
+    lockout_max_seconds = Integer(
+        3600, help="The longest one lock lasts, however many came before it (the back-off's cap)."
+    ).tag(config=True)
+
+    forget_failures_after_seconds = Integer(
+        24 * 3600,
+        help="An address that has not failed for this long starts again from no failures and no back-off.",
+    ).tag(config=True)
+
+    trusted_proxy_ips = List(
+        Unicode(),
+        ["127.0.0.1", "::1"],
+        help="""Addresses (or networks, "10.0.0.0/8") of the proxies in front of the hub whose
+        X-Forwarded-For entry names the client: the hub's own configurable-http-proxy and the kqi
+        service, both on 127.0.0.1. A failed login counts against the address the nearest
+        untrusted hop has; X-Real-Ip and entries a client wrote itself are not believed. Any
+        process that connects to the hub from a trusted address can name another one, so runs
+        and notebooks must reach the hub and the proxy from other addresses (their own network
+        namespace). Add the address of an ingress or load balancer that appends the header.""",
+    ).tag(config=True)
+
+    @validate("trusted_proxy_ips")
+    def _valid_networks(self, proposal):
+        import ipaddress
+
+        for entry in proposal.value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return proposal.value
 
     @default("allow_all")
     def _allow_all_default(self):
@@ -48,10 +88,24 @@ class KqiAuthenticator(Authenticator):
 
     _session_factory = None
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # one check at a time per (user, address): a burst of parallel guesses cannot
+        # all pass the lock check before the first failure is counted
+        self._pair_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
     def _session(self):
         if self._session_factory is None:
             self._session_factory = make_session_factory(make_engine(self.db_url))
         return self._session_factory()
+
+    def source_address(self, handler) -> str:
+        """The address a login request came from, as ``passwords.client_address`` decides; '' when unknown."""
+        request = getattr(handler, "request", None)
+        if request is None:
+            return ""
+        return client_address(peer_address(request), request.headers.get("X-Forwarded-For"),
+                              self.trusted_proxy_ips)
 
     async def authenticate(self, handler, data):
         if not isinstance(data, dict):
@@ -59,32 +113,35 @@ class KqiAuthenticator(Authenticator):
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username:
             return None
-        return await asyncio.get_running_loop().run_in_executor(
-            None, self._check, self.normalize_username(username), password
-        )
+        name, address = self.normalize_username(username), self.source_address(handler)
+        pair = self._pair_locks.setdefault((name, address), asyncio.Lock())
+        async with pair:
+            return await asyncio.get_running_loop().run_in_executor(None, self._check, name, password, address)
 
-    def _check(self, name: str, password: str):
-        """Verify a password, counting failures; return the hub's user model or None."""
+    def _check(self, name: str, password: str, address: str):
+        """Verify a password, counting failures of (name, address); return the hub's user model or None."""
         with self._session() as db:
             user = User.find_by_name(db, name)
             if user is None or user.password_hash is None:
-                self.log.warning("Failed login for unknown or non-local user %s", name)
+                self.log.warning("Failed login for unknown or non-local user %s from %s", name, address)
                 return None
             now = utcnow()
-            if is_locked(user.locked_until, now):
-                self.log.warning("Refused login for locked user %s", name)
+            until = lockout.locked_until(db, user.id, address, now)
+            if until is not None:
+                self.log.warning("Refused login for %s from %s: locked until %s UTC", name, address, until)
                 return None
             if verify_password(password, user.password_hash):
-                user.failed_logins = 0
-                user.locked_until = None
+                lockout.record_success(db, user.id, address)
                 db.commit()
                 return {"name": user.name, "admin": user.is_admin}
-            user.failed_logins, user.locked_until = after_failure(
-                user.failed_logins, now, self.max_failed_logins, self.lockout_seconds
-            )
+            until = lockout.record_failure(db, user.id, address, now, max_failures=self.max_failed_logins,
+                                           lock_seconds=self.lockout_seconds,
+                                           max_lock_seconds=self.lockout_max_seconds)
+            lockout.purge_quiet(db, now, timedelta(seconds=self.forget_failures_after_seconds))
             db.commit()
-            if user.locked_until:
-                self.log.warning("Locked user %s after repeated failed logins", name)
+            if until is not None:
+                self.log.warning("Locked %s out from %s until %s UTC after repeated failed logins",
+                                 name, address, until)
             else:
-                self.log.warning("Failed login for %s", name)
+                self.log.warning("Failed login for %s from %s", name, address)
             return None

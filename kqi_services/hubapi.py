@@ -26,8 +26,9 @@ class HubAPI:
         self.api_token = api_token
         self.client = AsyncHTTPClient()
 
-    async def request(self, method: str, path: str, body=None, *, auth: bool = True, ok=(200, 201, 204)):
-        headers = {"Accept": "application/json"}
+    async def request(self, method: str, path: str, body=None, *, auth: bool = True, ok=(200, 201, 204),
+                      headers: dict | None = None):
+        headers = {"Accept": "application/json", **(headers or {})}
         if auth:
             headers["Authorization"] = f"token {self.api_token}"
         if body is not None:
@@ -107,27 +108,30 @@ class HubAPI:
         await self.request("DELETE", f"/groups/{quote(name)}", ok=(204, 404))
 
     # tokens -----------------------------------------------------------------
-    async def login(self, name: str, password: str, expires_in: int, note: str):
+    async def login(self, name: str, password: str, expires_in: int, note: str, forwarded_for: str = ""):
         """Check credentials through the hub's authenticator; return its token model or None.
 
         No Authorization header is sent, so the hub runs the configured
-        Authenticator (and its lockout) on the ``auth`` body.
+        Authenticator (and its lockout) on the ``auth`` body. ``forwarded_for``
+        is sent as ``X-Forwarded-For``: the client's address chain, so the
+        lockout counts the failure against the client, not against this service.
         """
         body = {"auth": {"username": name, "password": password}, "expires_in": expires_in, "note": note}
-        token = await self._login_once(name, body)
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+        token = await self._login_once(name, body, headers)
         if token is None and await self.get_user(name) is None:
             # the hub issues tokens only to users it knows: someone who never
             # logged in (LDAP, OAuth) is created for one more try, and removed
             # again if the authenticator still says no
             await self.request("POST", f"/users/{quote(name)}", {})
-            token = await self._login_once(name, body)
+            token = await self._login_once(name, body, headers)
             if token is None:
                 await self.delete_user(name)
         return token
 
-    async def _login_once(self, name: str, body: dict):
+    async def _login_once(self, name: str, body: dict, headers: dict | None = None):
         try:
-            return await self.request("POST", f"/users/{quote(name)}/tokens", body, auth=False)
+            return await self.request("POST", f"/users/{quote(name)}/tokens", body, auth=False, headers=headers)
         except HubAPIError as e:
             if e.status in (400, 403, 404):
                 return None

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from kqi_services import accounts
+from kqi_services import accounts, lockout
 from kqi_services.authenticator import KqiAuthenticator
 from kqi_services.db import (
     DatabaseSchemaMismatch,
@@ -19,7 +19,7 @@ from kqi_services.db import (
 )
 from kqi_services.errors import Conflict, InvalidInput
 from kqi_services.nodes import NodeCapacity
-from kqi_services.orm import Role, Tenant, User
+from kqi_services.orm import Role, Tenant, User, utcnow
 from kqi_services.secretbox import SecretBox
 from kqi_services.seed import ensure_admin, seed_defaults
 
@@ -112,8 +112,8 @@ def test_authenticator_checks_hashes_and_locks_out(session, db_url):
     for _ in range(3):
         assert login("nope") is None
     assert login("dave-pass-1") is None  # locked, even with the right password
-    with session() as db:
-        assert User.find_by_name(db, "dave").locked_until is not None
+    with session() as db:  # stored per (user, source address); no request here: address ""
+        assert lockout.locked_until(db, User.find_by_name(db, "dave").id, "", utcnow()) is not None
     assert login("x", name="nobody-here") is None
     assert asyncio.run(auth.authenticate(None, {"username": "dave"})) is None
 

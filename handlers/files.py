@@ -6,6 +6,7 @@ import os
 
 from tornado import httputil, iostream
 
+from kqi_services.runfiles import chunks
 from kqi_services.storage.base import content_disposition
 
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -39,14 +40,22 @@ def requested_range(range_header: str | None, size: int) -> tuple[int, int] | No
 
 
 class FileSender:
-    """Mixin for a RequestHandler (with ``write_json``) that answers with a file's bytes."""
+    """Mixin for a RequestHandler (with ``write_json``) that answers with a file's bytes.
+
+    By path (``file_headers`` and ``send_file``: files the service wrote
+    itself) or from an fd already open (``size_headers`` and ``send_fd``:
+    a run's files, opened once by ``RunTree`` and never by path again).
+    """
 
     def compute_etag(self):
         return None  # tornado would hash only what is still buffered
 
     def file_headers(self, path: str, file_name: str) -> tuple[int, int] | None:
         """Set the headers of ``path``; the (start, end) to send, or None when answered already (416)."""
-        size = os.stat(path).st_size
+        return self.size_headers(os.stat(path).st_size, file_name)
+
+    def size_headers(self, size: int, file_name: str) -> tuple[int, int] | None:
+        """Set the headers of a file of ``size`` bytes; the (start, end) to send, or None when answered (416)."""
         try:
             byte_range = requested_range(self.request.headers.get("Range"), size)
         except RangeNotSatisfiable:
@@ -67,15 +76,13 @@ class FileSender:
 
     async def send_file(self, path: str, start: int, end: int) -> None:
         with open(path, "rb") as f:
-            f.seek(start)
-            remaining = end - start
-            while remaining:
-                chunk = f.read(min(DOWNLOAD_CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                self.write(chunk)
-                try:
-                    await self.flush()
-                except iostream.StreamClosedError:
-                    return  # the client went away
+            await self.send_fd(f.fileno(), start, end)
+
+    async def send_fd(self, fd: int, start: int, end: int) -> None:
+        """Send bytes ``[start, end)`` of the open file ``fd`` (a file that shrank meanwhile ends short)."""
+        for chunk in chunks(fd, start, end, DOWNLOAD_CHUNK):
+            self.write(chunk)
+            try:
+                await self.flush()
+            except iostream.StreamClosedError:
+                return  # the client went away

@@ -29,6 +29,8 @@ from kqi_services.jobs.runtime import RunPaths
 from kqi_services.jobs.submission import RUN_NAME, build_run, resubmission_body
 from kqi_services.listing import apply_standard_filters, text_filter
 from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, utcnow
+from kqi_services.runfiles import (DIRECTORY, FILE, SYMLINK, Entry, OpenFile, RunTree, components, display_name,
+                                   display_path, url_path)
 from kqi_services.storage import signing
 
 from .base import APIHandler
@@ -292,86 +294,132 @@ class RunFileSizeHandler(RunBase):
                          "fileSize": row.size, "url": None})
 
 
-def safe_output_path(root: str, relative: str) -> str:
-    """``relative`` (as the API gets it) resolved inside ``root``; NotFound if it leaves it."""
-    relative = (relative or "/").replace("\\", "/")
-    if "\x00" in relative or any(part == ".." for part in relative.split("/")):
-        raise InvalidInput("path must not contain '..' or NUL")
-    target = os.path.realpath(os.path.join(root, relative.lstrip("/")))
-    real_root = os.path.realpath(root)
-    if target != real_root and not target.startswith(real_root + os.sep):
-        raise NotFound("No such path in the output")
-    return target
+class RawNames:
+    """Mixin: path and query arguments keep bytes that are not UTF-8 (as surrogate escapes, for ``components``)."""
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        return value.decode("utf-8", "surrogateescape")
+
+    def query_path(self) -> bytes | None:
+        """The ``path`` query argument's bytes exactly as sent (tornado's getter would rewrite some), or None."""
+        values = self.request.query_arguments.get("path")
+        return values[-1] if values else None
 
 
-class ContainerFilesHandler(RunBase):
-    """GET …/container-files?path=/sub&withUrl=true: /kqi/output while the run runs and after."""
+def output_entry(kind: JobKind, run: Run, parts: tuple[bytes, ...], entry: Entry, url_base: str | None,
+                 secret: bytes) -> dict:
+    """One entry of a container-files listing: a dir, a file (signed URL when ``url_base``) or a skipped one.
+
+    The contract's fields (``dirName``/``dirPath``, ``key``/``fileName``…) carry
+    names as ``display_name`` writes them; added: ``type``, and ``encodedPath``,
+    the raw bytes percent-encoded, exact for ``?path=`` and URLs whatever the name.
+    """
+    shown, encoded = display_path(parts), url_path(parts)
+    if entry.kind == DIRECTORY:
+        return {"dirName": display_name(entry.name), "dirPath": shown, "type": entry.kind, "encodedPath": encoded}
+    model = {"key": shown, "fileName": display_name(entry.name), "size": entry.size,
+             "lastModified": timestamp(_utc(entry.mtime)), "type": entry.kind, "encodedPath": encoded}
+    if entry.kind == FILE:
+        model["url"] = output_url(kind, run, parts, url_base, secret) if url_base else None
+    else:
+        model["reason"] = (f"a {entry.kind}: not followed" if entry.kind == SYMLINK else
+                           f"a {entry.kind}, not a regular file: not listed as a file, not served, not zipped")
+    return model
+
+
+def output_url(kind: JobKind, run: Run, parts: tuple[bytes, ...], base: str, secret: bytes) -> str:
+    """The signed download URL of a file of a run's output; the signature covers the exact bytes of its path.
+
+    The URL's path is the file's path; for one that is not UTF-8 (which the
+    hub's proxy cannot route) it is the ``display_path``, and the exact bytes
+    go in a ``path`` query argument.
+    """
+    exact = url_path(parts)
+    query = signing.sign(secret, "GET", f"{kind.run_key(run.id)}/{exact}", 3600)
+    shown = quote(display_path(parts)[1:], safe="/")
+    path_query = "" if shown == exact else f"path={exact}&"
+    return (f"{base}/storage/runs/{kind.run_key(run.id)}/{shown}"
+            f"?{path_query}expires={query['expires']}&signature={query['signature']}")
+
+
+class ContainerFilesHandler(RawNames, RunBase):
+    """GET …/container-files?path=/sub&withUrl=true: /kqi/output while the run runs and after.
+
+    Read through ``RunTree``: never through a symlink. Directories and regular
+    files are listed as the contract has them; anything else (symlinks,
+    FIFOs, sockets, devices) is in the added ``skipped`` list with its
+    ``type`` and a ``reason``. At most 10,000 entries, ``exceeded`` says when
+    there were more.
+    """
 
     def get(self, run_id):
         run = self.find(run_id)
-        root = self.paths(run).output
-        relative = self.get_query_argument("path", "/")
-        target = safe_output_path(root, relative)
-        if not os.path.isdir(target):
-            raise NotFound(f"No directory {relative!r} in the output")
+        parts = components((self.query_path() or b"/").replace(b"\\", b"/"))
         with_url = self.get_query_argument("withUrl", "false").lower() == "true"
-        dirs, files, exceeded = [], [], False
-        base = self.service_url_base()
-        with os.scandir(target) as entries:
-            for i, entry in enumerate(sorted(entries, key=lambda e: e.name)):
-                if i >= MAX_LISTED_ENTRIES:
-                    exceeded = True
-                    break
-                rel = os.path.relpath(entry.path, root)
-                if entry.is_dir(follow_symlinks=False):
-                    dirs.append({"dirName": entry.name, "dirPath": "/" + rel})
-                elif entry.is_file(follow_symlinks=False):
-                    stat = entry.stat(follow_symlinks=False)
-                    files.append({
-                        "key": "/" + rel, "fileName": entry.name, "size": stat.st_size,
-                        "lastModified": timestamp(_utc(stat.st_mtime)),
-                        "url": self.output_url(run, rel, base) if with_url else None,
-                    })
-        self.write_json({"dirs": dirs, "files": files, "exceeded": exceeded,
-                         # added: what "exceeded" means here
-                         "limit": MAX_LISTED_ENTRIES})
-
-    def output_url(self, run: Run, rel: str, base: str) -> str:
-        key = f"{self.kind.run_key(run.id)}/{rel}"
-        query = signing.sign(self.settings["local_store"].secret, "GET", key, 3600)
-        return f"{base}/storage/runs/{quote(key)}?expires={query['expires']}&signature={query['signature']}"
+        base = self.service_url_base() if with_url else None
+        secret = self.settings["local_store"].secret
+        with RunTree(self.paths(run).output) as tree:
+            entries, exceeded = tree.listdir(parts, MAX_LISTED_ENTRIES)
+        listing = {"dirs": [], "files": [], "skipped": []}
+        for entry in entries:
+            group = "dirs" if entry.kind == DIRECTORY else "files" if entry.kind == FILE else "skipped"
+            listing[group].append(output_entry(self.kind, run, parts + (entry.name,), entry, base, secret))
+        # added: "limit" (what "exceeded" means here) and "skipped"
+        self.write_json({**listing, "exceeded": exceeded, "limit": MAX_LISTED_ENTRIES})
 
 
 def _utc(epoch: float):
     return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
 
 
-class RunOutputDownloadHandler(FileSender, APIHandler):
-    """GET/HEAD storage/runs/{kind}-{id}/{path}: a file of a run's /kqi/output by its signed URL."""
+class RunOutputDownloadHandler(RawNames, FileSender, APIHandler):
+    """GET/HEAD storage/runs/{kind}-{id}/{path}: a file of a run's /kqi/output by its signed URL.
+
+    The path (or the ``path`` query argument, see ``output_url``) is the file's
+    raw bytes, percent-encoded; the file is opened once through ``RunTree``
+    (no symlink at any component, regular files only) and sent from that fd.
+    """
 
     auth_required = False
 
-    def resolve(self, key: str) -> str:
-        signing.verify(self.settings["local_store"].secret, "GET", key, self.get_query_argument("expires", None),
-                       self.get_query_argument("signature", None))
+    def open_signed(self, key: str) -> tuple[OpenFile, str]:
+        """The file the signed ``key`` (or its ``path`` query argument) names, open, and the name to save it as."""
         run_key, _, relative = key.partition("/")
+        parts = components(self.query_path() or relative)
+        signing.verify(self.settings["local_store"].secret, "GET", f"{run_key}/{url_path(parts)}",
+                       self.get_query_argument("expires", None), self.get_query_argument("signature", None))
         kind_name, _, run_id = run_key.rpartition("-")
-        if kind_name not in KINDS or not run_id.isdigit() or not relative:
+        if kind_name not in KINDS or not run_id.isdigit() or not parts:
             raise NotFound("No such file")
-        path = safe_output_path(RunPaths.of(self.settings["runs_dir"], KINDS[kind_name], int(run_id)).output, relative)
-        if not os.path.isfile(path):
-            raise NotFound("No such file")
-        return path
+        with RunTree(RunPaths.of(self.settings["runs_dir"], KINDS[kind_name], int(run_id)).output) as tree:
+            return tree.open_file(parts), display_name(parts[-1])
 
     def head(self, key):
-        path = self.resolve(key)
-        self.file_headers(path, os.path.basename(path))
+        opened, name = self.open_signed(key)
+        with opened:
+            self.size_headers(opened.size, name)
 
     async def get(self, key):
-        path = self.resolve(key)
-        span = self.file_headers(path, os.path.basename(path))
-        if span is not None:
-            await self.send_file(path, *span)
+        opened, name = self.open_signed(key)
+        with opened:
+            span = self.size_headers(opened.size, name)
+            if span is not None:
+                await self.send_fd(opened.fd, *span)
+
+
+#: the largest byte offset of a file (off_t)
+MAX_LOG_OFFSET = 2**63 - 1
+
+
+def log_offset(value: str) -> int:
+    """The ``offset`` query argument of a log: 0 … 2^63-1 (negative counts as 0); InvalidInput otherwise."""
+    try:
+        offset = int(value)
+    except ValueError:
+        raise InvalidInput("offset must be an integer") from None
+    if offset > MAX_LOG_OFFSET:
+        raise InvalidInput(f"offset must be at most {MAX_LOG_OFFSET} (a byte offset in the log)")
+    return max(offset, 0)
 
 
 class RunLogHandler(RunBase):
@@ -380,14 +428,13 @@ class RunLogHandler(RunBase):
     Added to the contract (the original shows logs in its UI). Without
     ``follow`` it answers what is there, with ``X-Log-Offset`` (where to go on
     from) and ``X-Run-Status``; with ``follow`` it streams until the run ends.
+    An offset at or past the end answers an empty body; one that is no file
+    offset at all (above 2^63-1, not an integer) is a 400.
     """
 
     async def get(self, run_id):
         run = self.find(run_id)
-        try:
-            offset = int(self.get_query_argument("offset", "0"))
-        except ValueError:
-            raise InvalidInput("offset must be an integer") from None
+        offset = log_offset(self.get_query_argument("offset", "0"))
         follow = self.get_query_argument("follow", "false").lower() in ("true", "1", "yes")
         key = self.kind.run_key(run.id)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
@@ -399,8 +446,8 @@ class RunLogHandler(RunBase):
             chunk = b""
             if path and os.path.exists(path):
                 with open(path, "rb") as f:
-                    f.seek(max(offset, 0))
-                    chunk = f.read(LOG_CHUNK)
+                    if offset < os.fstat(f.fileno()).st_size:  # past the end: nothing (a seek there may fail)
+                        chunk = os.pread(f.fileno(), LOG_CHUNK, offset)
             self.db.refresh(run)
             if not follow:
                 self.set_header("X-Log-Offset", str(offset + len(chunk)))

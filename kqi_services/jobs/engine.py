@@ -35,7 +35,7 @@ from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
 from .queue import node_views, run_request
-from .results import keep_results
+from .results import ResultPool, keep_results
 from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
 
 log = logging.getLogger("kqi.jobs")
@@ -93,6 +93,7 @@ class JobEngine:
         self._launching: set[int] = set()
         self._finishing: set[int] = set()
         self._task: asyncio.Task | None = None
+        self.result_pool = ResultPool()  # zips and log copies: threads of their own, a cap per tenant
 
     # the loop -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -348,11 +349,11 @@ class JobEngine:
 
     async def finish(self, run_id: int, state: RunState) -> None:
         """Keep the results, then record the final status (no transaction spans an await)."""
-        loop = asyncio.get_running_loop()
         try:
             try:
-                kept_note = None
-                await loop.run_in_executor(None, self.keep_results, run_id)
+                with self.session_factory() as db:
+                    tenant_id = db.get(Run, run_id).tenant_id
+                kept_note = await self.result_pool.run(tenant_id, self.keep_results, run_id)
             except Exception as e:  # noqa: BLE001 - the status stands even if the log cannot be kept
                 log.exception("could not keep the results of run %s", run_id)
                 kept_note = f"The log or output.zip could not be attached: {e}"
@@ -404,8 +405,11 @@ class JobEngine:
         except Exception as e:  # noqa: BLE001 - the hub's own poll will notice later
             log.warning("could not tell the hub that notebook %s stopped: %s", run.id, e)
 
-    def keep_results(self, run_id: int) -> None:
-        """Attach the log (and output.zip when asked) to the run (a worker thread); notebooks keep none."""
+    def keep_results(self, run_id: int) -> str | None:
+        """Attach the log (and output.zip when asked) to the run (a worker thread); notebooks keep none.
+
+        Returns a note when output.zip is partial or missing (``results.keep_results``).
+        """
         with self.session_factory() as db:
             run = db.get(Run, run_id)
             kind = KINDS[run.kind]
@@ -416,9 +420,11 @@ class JobEngine:
             except RunNotFound:
                 log_path = None
             tenant = db.get(Tenant, run.tenant_id)
-            keep_results(db, run, kind, self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id)),
-                         f"{tenant.name}/{kind.attached_prefix}", log_path, RunPaths.of(self.runs_dir, kind, run.id))
+            note = keep_results(db, run, kind, self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id)),
+                                f"{tenant.name}/{kind.attached_prefix}", log_path,
+                                RunPaths.of(self.runs_dir, kind, run.id))
             db.commit()
+            return note
 
     async def revoke_run_token(self, db, run: Run) -> None:
         """End KQI_TOKEN: a run token's row goes; a hub token (runs started by older versions) is deleted."""

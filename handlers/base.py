@@ -134,8 +134,7 @@ class APIHandler(web.RequestHandler):
     def check_same_origin(self):
         """Cookie-authenticated writes must come from a page of this origin (CSRF)."""
         origin = self.request.headers.get("Origin") or self.request.headers.get("Referer") or ""
-        host = self.request.headers.get("X-Forwarded-Host") or self.request.host
-        if urlparse(origin).netloc != host:
+        if urlparse(origin).netloc != self.client_host(proxy_vouches_only=True):
             raise Forbidden("Cross-origin request refused")
 
     async def provision(self, name: str) -> User:
@@ -188,8 +187,25 @@ class APIHandler(web.RequestHandler):
         configured = self.kqi.public_url
         if configured:
             return configured.rstrip("/") + self.kqi.service_prefix.rstrip("/")
-        host = self.request.headers.get("X-Forwarded-Host") or self.request.host
+        host = self.client_host(proxy_vouches_only=self.principal is None or self.principal.via_cookie)
         return f"{self.request.protocol}://{host}{self.kqi.service_prefix.rstrip('/')}"
+
+    def client_host(self, proxy_vouches_only: bool) -> str:
+        """The host (and port) the client reached the service at.
+
+        That is the Host header, which the hub's proxy passes on as the client
+        sent it. A client-sent ``X-Forwarded-Host`` is believed when the proxy
+        in front is trusted to set it (``KqiService.trust_forwarded_host``) or,
+        unless ``proxy_vouches_only``, from a token-authenticated caller naming
+        the host of the URLs it gets back (the lab server does so for the
+        browser): those URLs go to that caller alone, and no page of another
+        origin can add the header to a request without a CORS preflight, which
+        the service never grants.
+        """
+        forwarded = self.request.headers.get("X-Forwarded-Host", "").split(",")[-1].strip()
+        if forwarded and (self.kqi.trust_forwarded_host or not proxy_vouches_only):
+            return forwarded
+        return self.request.host
 
     def require_admin(self) -> None:
         if not self.principal.user.is_admin:
@@ -202,13 +218,15 @@ class APIHandler(web.RequestHandler):
 
     # request and response bodies -------------------------------------------------
     def get_json_body(self):
-        """The parsed JSON body, None if empty; 400 on malformed JSON."""
+        """The parsed JSON body, None if empty; 400 on malformed or too deeply nested JSON."""
         if not self.request.body:
             return None
         try:
             return json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidInput(f"Invalid JSON in body of request: {e}") from None
+        except RecursionError:
+            raise InvalidInput("Invalid JSON in body of request: nested too deeply") from None
 
     def raw_query_argument(self, name: str, default: str = "") -> str:
         """A query argument exactly as sent (tornado's own getter rewrites control characters)."""
@@ -226,7 +244,8 @@ class APIHandler(web.RequestHandler):
 
     def page_of(self, query) -> list:
         """The rows of ``query`` on the page ``perPage``/``page`` asks; the total goes in X-Total-Count."""
-        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None))
+        page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None),
+                              self.get_query_argument("withTotal", None))
         self.set_header("X-Total-Count", str(count(self.db, query)))
         return list(self.db.scalars(page.apply(query)))
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.gitmodel import check_server_url
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.orm import GitEndpoint, RegistryEndpoint, StorageEndpoint, Tenant, TenantGit, TenantRegistry
 
@@ -37,7 +38,8 @@ class GitKind(EndpointKind):
         row.service_type = v.integer(body, "serviceType", required=True)
         if row.service_type not in apimodels.GIT_SERVICE_TYPES:
             raise InvalidInput("serviceType must be one of " + ", ".join(map(str, apimodels.GIT_SERVICE_TYPES)))
-        row.repository_url = v.endpoint_url(body, "repositoryUrl")
+        # the clone URLs of runs are built on it: refused now by the same check, not first when used
+        row.repository_url = check_server_url(v.endpoint_url(body, "repositoryUrl"))
         row.api_url = v.endpoint_url(body, "apiUrl")
 
     def output(self, handler, row, details=False):

@@ -18,7 +18,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
-from traitlets import Integer, Unicode, default
+from traitlets import Bool, Integer, Unicode, default
 from traitlets.config import Application
 
 from .db import check_db_revision, make_engine, make_session_factory
@@ -94,6 +94,23 @@ class KqiService(Application):
     def _public_url_default(self):
         return os.environ.get("KQI_PUBLIC_URL", "")
 
+    trust_forwarded_host = Bool(
+        False,
+        help="""Believe the X-Forwarded-Host header of every request: set it when a proxy in front of
+        the hub (nginx, a Kubernetes ingress) overwrites that header with the host browsers use.
+        The hub's own configurable-http-proxy passes on whatever the client sent (it adds the header
+        only when absent), so by default the same-origin check of cookie-authenticated writes and the
+        URLs handed to browsers use the Host header, which that proxy keeps as the client sent it.
+        Example: ``--KqiService.trust_forwarded_host=True`` on the service's command line.""",
+    ).tag(config=True)
+
+    max_body_bytes = Integer(
+        64 * 1024 * 1024,
+        help="""The largest request body (bytes) the service reads whole: JSON API calls. A larger one
+        is answered 413 with a JSON message. Upload parts are streamed to disk and are not limited
+        by this (they may be up to 5 GiB each). Example: ``--KqiService.max_body_bytes=16777216``.""",
+    ).tag(config=True)
+
     upload_ttl_seconds = Integer(
         24 * 3600, help="Parts of uploads not completed within this time are removed."
     ).tag(config=True)
@@ -131,15 +148,21 @@ class KqiService(Application):
     def make_web_app(self) -> web.Application:
         from handlers import default_handlers
         from handlers.base import JSONNotFoundHandler
+        from handlers.body_limit import BodyLimitedApplication
 
         prefix = self.service_prefix
         routes = [(url_path_join(prefix, pattern), cls) for pattern, cls in default_handlers]
         routes.append((url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler))
         routes.append((url_path_join(prefix, r"api/.*"), JSONNotFoundHandler))
         cookie_secret = read_or_create_secret(os.path.join(self.platform.secrets_dir, "kqi-service-cookie-secret"))
-        return web.Application(
+        # the OAuth state and token cookies (HubOAuth) and the _xsrf cookie: never sent along by
+        # another site's subrequests or form posts; an operator's JUPYTERHUB_COOKIE_OPTIONS may override
+        self.hub_auth.cookie_options = {"samesite": "Lax", **self.hub_auth.cookie_options}
+        return BodyLimitedApplication(
             routes,
             cookie_secret=cookie_secret,
+            xsrf_cookie_kwargs={"samesite": "Lax"},
+            max_body_bytes=self.max_body_bytes,
             hub_auth=self.hub_auth,
             hub_api=self.hub_api,
             session_factory=self.session_factory,
@@ -196,7 +219,12 @@ class KqiService(Application):
         from urllib.parse import urlparse
 
         url = urlparse(self.service_url)
-        server = HTTPServer(self.web_app, xheaders=True, max_buffer_size=64 * 1024 * 1024, chunk_size=512 * 1024)
+        from handlers.storage import MAX_PART_BYTES
+
+        # bodies over max_body_bytes are read and dropped, then answered 413 (handlers/body_limit.py);
+        # tornado would close the connection without an answer above the connection's own limit
+        server = HTTPServer(self.web_app, xheaders=True, max_buffer_size=64 * 1024 * 1024, chunk_size=512 * 1024,
+                            max_body_size=MAX_PART_BYTES)
         server.listen(url.port, url.hostname)
         log.info("kqi service listening on %s (prefix %s)", self.service_url, self.service_prefix)
         loop = ioloop.IOLoop.current()

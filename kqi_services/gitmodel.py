@@ -96,10 +96,7 @@ def clone_url(repository_url: str, owner: str, repository: str) -> str:
     Raises:
         GitModelError: with a message naming what to fix.
     """
-    base = check_url(repository_url, what="repositoryUrl", base=True)
-    if _url_credentials(base)[1] is not None:
-        raise GitModelError("repositoryUrl must not contain credentials (user:token@): "
-                            "register the token as your git token instead")
+    base = check_server_url(repository_url)
     if not isinstance(owner, str) or not owner or not all(_safe_name(part) for part in owner.split("/")):
         raise GitModelError(f"owner {owner!r} may only contain letters, digits, '-', '_' and '.', "
                             "must not start with '-' or '.' and must not contain '..'")
@@ -114,6 +111,18 @@ def clone_url(repository_url: str, owner: str, repository: str) -> str:
     if prefix.endswith(":"):  # file:///
         prefix += "//"
     return f"{prefix}/{owner}/{repository}.git"
+
+
+def check_server_url(repository_url: str, what: str = "repositoryUrl") -> str:
+    """A git server's URL as a git endpoint registers it and :func:`clone_url` builds on it.
+
+    The rules of :func:`check_url` for a base URL, and no credentials in it.
+    """
+    base = check_url(repository_url, what=what, base=True)
+    if _url_credentials(base)[1] is not None:
+        raise GitModelError(f"{what} must not contain credentials (user:token@): "
+                            "register the token as your git token instead")
+    return base
 
 
 def check_url(url: str, what: str = "repository URL", base: bool = False) -> str:
@@ -134,6 +143,7 @@ def check_url(url: str, what: str = "repository URL", base: bool = False) -> str
     if scp:
         if scp["host"].startswith("-") or (not scp["path"] and not base):
             raise GitModelError(allowed)
+        _check_ssh_path(scp["path"], what)
         return url
     scheme, separator, _ = url.partition("://")
     if scheme.lower() not in ("http", "https", "ssh", "file") or not separator:
@@ -154,7 +164,15 @@ def check_url(url: str, what: str = "repository URL", base: bool = False) -> str
         raise GitModelError(f"{what} needs a host name that does not start with '-'")
     if not base and parts.path.strip("/") == "":
         raise GitModelError(f"{what} has no repository path")
+    if scheme.lower() == "ssh":
+        _check_ssh_path(unquote(parts.path), what)
     return url
+
+
+def _check_ssh_path(path: str, what: str) -> None:
+    """ssh hands the path to a command on the server: no part of it may read as an option."""
+    if any(part.startswith("-") for part in path.split("/")):
+        raise GitModelError(f"{what} must not have a path part that starts with '-'")
 
 
 def resolve(url: str, branch: str | None = None, commit: str | None = None, token: str | None = None,

@@ -4,22 +4,30 @@ Filters are PascalCase query parameters (``Id``, ``Name``, ``Memo``,
 ``CreatedAt``, ``CreatedBy``) as the upstream client sends them. Text filters
 match substrings (case-insensitive); ``Id`` and ``CreatedAt`` accept a
 comparison prefix (``>10``, ``<=2026-01-31``) as KAMONOHASHI's search boxes
-do, else an exact id or a date prefix. Paging is ``perPage``/``page``; the
-total goes in ``X-Total-Count``.
+do, else an exact id or a date prefix. Paging is ``perPage``/``page`` (int32
+as the contract has them) and ``withTotal`` is a boolean; the total goes in
+``X-Total-Count``. A filter or paging argument that cannot be read is a 400
+naming it, never a server error.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, true
 
 from .errors import InvalidInput
+from .validation import int64
 
 MAX_PER_PAGE = 10_000
-_COMPARE = re.compile(r"^(>=|<=|>|<|=)?\s*(.+)$")
+MAX_PAGE = 2**31 - 1
+_COMPARE = re.compile(r"(>=|<=|>|<|=)?\s*(.+)", re.DOTALL)
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+# a day, maybe with the time of day after it (only the day counts)
+_DATE = re.compile(r"([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})([T ][0-9:.]*(Z|[+-][0-9:]+)?)?")
+_FLAGS = {"true": True, "false": False}
 
 
 @dataclass
@@ -28,16 +36,15 @@ class Page:
     page: int
 
     @classmethod
-    def from_args(cls, per_page: str | None, page: str | None) -> Page:
-        try:
-            per = int(per_page) if per_page not in (None, "") else None
-            number = int(page) if page not in (None, "") else 1
-        except ValueError:
-            raise InvalidInput("perPage and page must be integers") from None
+    def from_args(cls, per_page: str | None, page: str | None, with_total: str | None = None) -> Page:
+        per = _integer(per_page, "perPage") if per_page not in (None, "") else None
+        number = _integer(page, "page") if page not in (None, "") else 1
         if per is not None and not 0 < per <= MAX_PER_PAGE:
             raise InvalidInput(f"perPage must be between 1 and {MAX_PER_PAGE}")
-        if number < 1:
-            raise InvalidInput("page must be at least 1")
+        if not 0 < number <= MAX_PAGE:
+            raise InvalidInput(f"page must be between 1 and {MAX_PAGE}")
+        if with_total not in (None, "") and with_total.lower() not in _FLAGS:
+            raise InvalidInput("withTotal must be true or false")
         return cls(per, number)
 
     def apply(self, query):
@@ -46,28 +53,39 @@ class Page:
         return query.offset((self.page - 1) * self.per_page).limit(self.per_page)
 
 
-def _split(value: str):
-    op, rest = _COMPARE.match(value.strip()).groups()
+def _integer(value: str, what: str) -> int:
+    if not _INTEGER.fullmatch(value.strip()):
+        raise InvalidInput(f"{what} must be an integer")
+    return int(value)
+
+
+def _split(value: str, what: str) -> tuple[str, str]:
+    """The comparison (``=`` when none) and the operand of a filter value."""
+    match = _COMPARE.fullmatch(value.strip())
+    if match is None:
+        raise InvalidInput(f"{what} filter must not be empty")
+    op, rest = match.groups()
     return op or "=", rest.strip()
 
 
 def id_filter(column, value: str):
-    op, rest = _split(value)
-    try:
-        number = int(rest)
-    except ValueError:
-        raise InvalidInput(f"Id filter {value!r} must be a number, optionally after >, <, >= or <=") from None
+    op, rest = _split(value, "Id")
+    if not _INTEGER.fullmatch(rest):
+        raise InvalidInput(f"Id filter {value!r} must be a number, optionally after >, <, >= or <=")
+    number = int64(int(rest), f"Id filter {value!r}")
     return {"=": column == number, ">": column > number, "<": column < number,
             ">=": column >= number, "<=": column <= number}[op]
 
 
 def date_filter(column, value: str):
-    op, rest = _split(value)
-    rest = rest.replace("/", "-")
+    op, rest = _split(value, "CreatedAt")
+    match = _DATE.fullmatch(rest.replace("/", "-"))
     try:
-        day = datetime.strptime(rest[:10], "%Y-%m-%d")
-    except ValueError:
+        day = datetime.strptime(match[1], "%Y-%m-%d")
+    except (TypeError, ValueError):
         raise InvalidInput(f"CreatedAt filter {value!r} must be a date like 2026-01-31") from None
+    if day.date() == date.max:  # no day after it: "after" matches nothing, "up to" everything
+        return {"=": column >= day, ">": false(), "<": column < day, ">=": column >= day, "<=": true()}[op]
     end = day + timedelta(days=1)
     return {"=": (column >= day) & (column < end), ">": column >= end, "<": column < day,
             ">=": column >= day, "<=": column < end}[op]

@@ -1,7 +1,13 @@
 """Checks of request bodies at the edge: fields, types and the contract's patterns.
 
 Each checker raises InvalidInput with a message naming the field, so a
-client sees exactly what to fix.
+client sees exactly what to fix. Two rules hold for every field:
+
+* integers fit the database's int64 (ids above all: the contract's ids are
+  int64, and a larger number cannot even be looked up);
+* strings carry no NUL, control character (C0, DEL, C1) nor lone surrogate;
+  only the free-text fields (``memo``, ``entryPoint``) may hold tabs and line
+  breaks.
 """
 
 from __future__ import annotations
@@ -16,6 +22,12 @@ REGISTRY_NAME = TENANT_NAME
 USER_NAME = re.compile(r"^[a-zA-Z0-9]([-_.@a-zA-Z0-9]*[a-zA-Z0-9])?$")
 NODE_NAME = re.compile(r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$")
 URL_SCHEMES = ("http://", "https://", "ssh://", "git@", "file://")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: fields whose text may span lines (a memo, a run's command script)
+FREE_TEXT_FIELDS = frozenset({"memo", "entryPoint"})
+# NUL and other C0 controls, DEL, C1 controls, and lone surrogates (which UTF-8 cannot encode)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 _MISSING = object()
 
@@ -41,13 +53,35 @@ def field(body: dict, name: str, kind, *, required=False, default=None, nullable
         raise InvalidInput(f"Field {name} must be {_type_name(kinds)}")
     if not isinstance(value, kinds):
         raise InvalidInput(f"Field {name} must be {_type_name(kinds)}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        int64(value, f"Field {name}")
     return value
 
 
-def string(body, name, *, required=False, default=None, max_length=1024, pattern=None, strip=True):
+def int64(number: int, what: str = "id") -> int:
+    """``number`` if the database's int64 columns can hold it."""
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidInput(f"{what} is out of range (a 64-bit integer)")
+    return number
+
+
+def no_control_characters(value: str, what: str, *, multiline: bool = False) -> str:
+    """``value`` if it holds no NUL or control character (``multiline``: tabs and line breaks allowed)."""
+    if (_CONTROL_IN_TEXT if multiline else _CONTROL).search(value):
+        allowed = " other than tabs and line breaks" if multiline else ""
+        raise InvalidInput(f"{what} must not contain NUL or control characters{allowed}")
+    return value
+
+
+def string(body, name, *, required=False, default=None, max_length=1024, pattern=None, strip=True,
+           multiline=None):
+    """A string field; ``multiline`` (default: a field of FREE_TEXT_FIELDS) allows tabs and line breaks."""
     value = field(body, name, str, required=required, default=default)
     if value is None:
         return None
+    if multiline is None:
+        multiline = name in FREE_TEXT_FIELDS
+    no_control_characters(value, f"Field {name}", multiline=multiline)
     if strip:
         value = value.strip()
     if required and not value:
@@ -82,6 +116,8 @@ def integer_list(body, name, *, required=False):
         return []
     if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
         raise InvalidInput(f"Field {name} must be a list of integers")
+    for number in value:
+        int64(number, f"Field {name}")
     return list(dict.fromkeys(value))
 
 
@@ -109,9 +145,9 @@ def path_id(value: str, what="id") -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"{what} must be an integer") from None
-    if not 0 < number < 2**63:
+    if number < 1:
         raise InvalidInput(f"{what} is out of range")
-    return number
+    return int64(number, what)
 
 
 def _type_name(kinds) -> str:
@@ -122,7 +158,6 @@ def _type_name(kinds) -> str:
 TAG = re.compile(r"^[^,!=<>][^,]*$")
 MAX_TAG_LENGTH = 256
 MAX_FILE_NAME_BYTES = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_file_name(name, what="fileName") -> str:
@@ -131,8 +166,7 @@ def safe_file_name(name, what="fileName") -> str:
         raise InvalidInput(f"{what} must be a non-empty string")
     if name in (".", "..") or "/" in name or "\\" in name:
         raise InvalidInput(f"{what} {name!r} must be a plain file name without '/' or '..'")
-    if _CONTROL.search(name):
-        raise InvalidInput(f"{what} must not contain NUL or control characters")
+    no_control_characters(name, what)
     if len(name.encode()) > MAX_FILE_NAME_BYTES:
         raise InvalidInput(f"{what} must be at most {MAX_FILE_NAME_BYTES} bytes")
     return name
@@ -151,6 +185,7 @@ def tags(body, name="tags") -> list[str]:
 
 
 def check_tag(tag: str) -> str:
+    no_control_characters(tag, "a tag")
     if len(tag) > MAX_TAG_LENGTH:
         raise InvalidInput(f"a tag must be at most {MAX_TAG_LENGTH} characters")
     if not TAG.match(tag):

@@ -1,0 +1,214 @@
+"""A bounded property-based fuzz of the API from the contract (schemathesis): no answer >= 500, errors are JSON.
+
+Schemathesis turns every operation of ``tests/contract/kamonohashi-api-v2.swagger.json``
+into a Hypothesis strategy of requests, valid ones (positive) and ones that
+break the schema (negative), taken in turns. They are sent through the hub's
+proxy to ``/services/kqi`` with a plain user's token, then with the system
+admin's, round-robin over the operations until ``KQI_FUZZ_SECONDS`` (default
+150, split between the two) have passed. A 5xx, an error that is not JSON, or
+no answer within 30 s fails the test, which lists the requests.
+
+It runs on a platform of its own (``start_platform``, about 10 s here): the
+admin's requests delete and change tenants, users, nodes, menus and
+endpoints, which the shared ``platform`` of the other tests must keep. The
+platform's node is deleted first, so that no fuzzed training or notebook is
+ever admitted (a valid one is refused as never fitting, after every other
+check): the fuzz starts no sandbox. What stays out, and why, is in
+``EXCLUDED`` and ``PROTECTED``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+import contract
+from test_data_api import upload
+
+pytestmark = pytest.mark.platform
+
+FUZZ_SECONDS = float(os.environ.get("KQI_FUZZ_SECONDS", "150"))
+REQUEST_TIMEOUT = 30
+EXAMPLES_PER_TURN = 3
+# operations left out: (method, path) -> why
+EXCLUDED = {
+    ("POST", "/api/v2/admin/nodes"): "a node would let the queue admit fuzzed trainings and notebooks",
+}
+# (method, path) -> path parameter that may not name the fuzz's own users or tenants (they would lose their token)
+PROTECTED = {
+    ("DELETE", "/api/v2/admin/users/{id}"): "id", ("PUT", "/api/v2/admin/users/{id}"): "id",
+    ("PUT", "/api/v2/admin/users/{id}/password"): "id", ("DELETE", "/api/v2/tenant/users/{id}"): "id",
+    ("PUT", "/api/v2/tenant/users/{id}/roles"): "id", ("DELETE", "/api/v2/admin/tenants/{id}"): "id",
+}
+
+
+@dataclass
+class FuzzLog:
+    """What was sent and what failed, per caller."""
+
+    sent: dict = field(default_factory=dict)
+    skipped: int = 0
+    failures: list = field(default_factory=list)
+    unsatisfiable: set = field(default_factory=set)
+    statuses: Counter = field(default_factory=Counter)
+
+    def failure(self, who, kwargs, what):
+        body = kwargs.get("json", kwargs.get("data"))
+        body = json.dumps(body, ensure_ascii=False)[:300] if body is not None else ""
+        query = kwargs.get("params") or ""
+        self.failures.append(f"[{who}] {kwargs['method']} {kwargs['url']} query={query} body={body} -> {what}")
+
+
+def absent_operations(operations, base_url: str, token: str) -> set:
+    """The operations the platform does not implement: a JSON 404 "No such API endpoint", or 405."""
+    absent = set()
+    params = {(op.method, op.path): op.path_params for op in contract.operations()}
+    for op in operations:
+        path = contract.fill(op.path, {name: 1 for name in params[(op.method, op.path)]})
+        r = requests.request(op.method.upper(), base_url + path, headers={"Authorization": f"Bearer {token}"},
+                             timeout=REQUEST_TIMEOUT, json=None if op.method in ("get", "delete") else {})
+        if r.status_code == 405 or (r.status_code == 404 and "No such API endpoint" in r.text):
+            absent.add((op.method, op.path))
+    return absent
+
+
+def is_json_error(response: requests.Response) -> bool:
+    try:
+        return isinstance(response.json(), dict) and "message" in response.json()
+    except ValueError:
+        return False
+
+
+def fuzz(operations, who: str, token: str, base_url: str, protected_ids: set, seconds: float, log: FuzzLog,
+         implemented=lambda op: True):
+    """Send generated requests for ``operations`` as ``who`` until ``seconds`` have passed.
+
+    Operations that ``implemented(op)`` says the platform lacks get one turn in each mode, the rest all the time.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+
+    deadline = time.monotonic() + seconds
+    session = requests.Session()
+    log.sent.setdefault(who, 0)
+
+    def send(op, case):
+        if time.monotonic() > deadline:
+            return
+        name = PROTECTED.get((op.method.upper(), op.path))
+        if name and str((case.path_parameters or {}).get(name)) in protected_ids:
+            log.skipped += 1
+            return
+        kwargs = case.as_transport_kwargs(base_url=base_url)
+        kwargs["headers"]["Authorization"] = f"Bearer {token}"
+        log.sent[who] += 1
+        try:
+            r = session.request(**kwargs, timeout=REQUEST_TIMEOUT, allow_redirects=False)
+        except requests.RequestException as e:
+            log.failure(who, kwargs, f"no answer: {type(e).__name__}")
+            return
+        log.statuses[r.status_code] += 1
+        if r.status_code >= 500:
+            log.failure(who, kwargs, f"{r.status_code} {r.text[:300]}")
+        elif r.status_code >= 400 and not is_json_error(r):
+            log.failure(who, kwargs, f"{r.status_code} not a JSON error ({r.headers.get('Content-Type')}): "
+                                     f"{r.text[:200]}")
+
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    turn = 0
+    while time.monotonic() < deadline:
+        mode = modes[turn % 2]
+        for op in operations:
+            if time.monotonic() > deadline:
+                break
+            if turn >= 2 and not implemented(op):
+                continue
+            try:
+                strategy = op.as_strategy(generation_mode=mode)
+            except Exception:  # an operation schemathesis cannot build requests for in this mode
+                log.unsatisfiable.add(f"{op.method.upper()} {op.path} ({mode.name})")
+                continue
+
+            @settings(max_examples=EXAMPLES_PER_TURN, deadline=None, phases=[Phase.generate], database=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=strategy)
+            def one_turn(case):
+                send(op, case)
+
+            try:
+                one_turn()
+            except Unsatisfiable:
+                log.unsatisfiable.add(f"{op.method.upper()} {op.path} ({mode.name})")
+        turn += 1
+
+
+class FuzzFigures:
+    """Prints the fuzz's figures at the end of the run (a pytest plugin)."""
+
+    lines: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter):
+        for line in self.lines:
+            terminalreporter.write_line(line)
+
+
+FIGURES = FuzzFigures()
+
+
+def test_fuzzed_requests_never_get_a_server_error(request, start_platform, tmp_path):
+    import hypothesis.configuration
+    import schemathesis
+
+    if not request.config.pluginmanager.is_registered(FIGURES):
+        request.config.pluginmanager.register(FIGURES, "kqi-api-fuzz")
+
+    hypothesis.configuration.set_hypothesis_home_dir(str(tmp_path / "hypothesis"))  # not the repository
+    platform = start_platform()
+    admin = platform.api().login("admin", platform.admin_password)
+    for node in admin.get("/admin/nodes").json():
+        assert admin.delete(f"/admin/nodes/{node['id']}").status_code < 300
+    tenant = admin.post("/admin/tenants", {"tenantName": "fuzz", "displayName": "Fuzz", "gitIds": [1],
+                                           "registryIds": [1], "storageId": 1}).json()
+    user = admin.post("/admin/users", {"name": "fuzz-user", "password": "user-pass-123", "systemRoles": [],
+                                       "tenants": [{"id": tenant["id"], "default": True, "roles": [2, 3]}]}).json()
+    member = platform.api().login("fuzz-user", "user-pass-123")
+    # a few things with small ids, which Hypothesis draws often
+    data = member.post("/data", {"name": "fuzz-data", "tags": ["fuzz"]}).json()
+    ticket = upload(member, "f.csv", b"a,b\n1,2\n")
+    member.post(f"/data/{data['id']}/files", {"files": [{"fileName": "f.csv", "storedPath": ticket["storedPath"]}]})
+    member.post("/datasets", {"name": "fuzz-dataset", "entries": {"training": [{"id": data["id"]}]}})
+    me = admin.get("/account").json()
+    protected = {str(x) for x in (tenant["id"], user["id"], me.get("userId"), me["selectedTenant"]["id"])}
+
+    schema = schemathesis.openapi.from_path(contract.CONTRACT_PATH)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [op for op in operations if (op.method.upper(), op.path) not in EXCLUDED]
+    seed = int(os.environ.get("KQI_FUZZ_SEED", random.randrange(1 << 30)))
+    random.Random(seed).shuffle(operations)
+
+    log = FuzzLog()
+    base_url = platform.url + "/services/kqi"
+    absent = absent_operations(operations, base_url, member.token)
+    implemented = lambda op: (op.method, op.path) not in absent  # noqa: E731
+    fuzz(operations, "user", member.token, base_url, protected, FUZZ_SECONDS / 2, log, implemented)
+    fuzz(operations, "admin", admin.token, base_url, protected, FUZZ_SECONDS / 2, log, implemented)
+
+    failures = log.failures
+    server_errors = sum(1 for f in failures if " -> 5" in f)
+    FIGURES.lines.append(f"api fuzz (seed {seed}, {FUZZ_SECONDS:.0f} s, {len(operations)} operations, "
+                         f"{len(operations) - len(absent)} implemented): requests sent "
+          + ", ".join(f"{who} {n}" for who, n in log.sent.items()) + f"; total {sum(log.sent.values())}; "
+          f"5xx {server_errors}; other failures {len(failures) - server_errors}; skipped (protected ids) "
+          f"{log.skipped}; excluded: {', '.join(' '.join(k) for k in EXCLUDED)}")
+    FIGURES.lines.append("  answers by status: " + ", ".join(f"{code}: {n}" for code, n in sorted(log.statuses.items())))
+    FIGURES.lines.extend("  " + f for f in failures[:60])
+    assert admin.get("/account").status_code == 200, "the fuzz lost the admin"
+    assert not failures, f"{len(failures)} failed requests:\n" + "\n".join(failures[:60])

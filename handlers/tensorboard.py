@@ -19,10 +19,12 @@ While the TensorBoard starts, a request waits for it (up to
 from __future__ import annotations
 
 import os
+import socket
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import httputil, iostream
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.netutil import DefaultLoopResolver, Resolver
 
 from kqi_services import validation as v
 from kqi_services.errors import KqiError, NotFound, Unauthorized
@@ -156,8 +158,10 @@ class TensorBoardProxyHandler(HubOAuthenticated, TensorBoardBase):
             if name.lower() not in NOT_FORWARDED:
                 headers.add(name, value)
         method = self.request.method
+        # a TensorBoard in a network namespace of its own is reached through its unix socket only
+        origin = f"http://{UNIX_HOST_PREFIX}{run.id}" if board.socket_path else f"http://127.0.0.1:{board.port}"
         request = HTTPRequest(
-            f"http://127.0.0.1:{board.port}{self.request.uri}", method=method, headers=headers,
+            origin + self.request.uri, method=method, headers=headers,
             body=self.request.body if method == "POST" else None, follow_redirects=False,
             decompress_response=False, connect_timeout=10, request_timeout=600,
             header_callback=self.on_upstream_header, streaming_callback=self.on_upstream_chunk)
@@ -174,8 +178,8 @@ class TensorBoardProxyHandler(HubOAuthenticated, TensorBoardBase):
         """One client for all TensorBoards, apart from the hub API's (a browser opens many requests at once)."""
         client = self.settings.get("tensorboard_http_client")
         if client is None:
-            client = self.settings["tensorboard_http_client"] = AsyncHTTPClient(force_instance=True,
-                                                                                max_clients=64)
+            client = self.settings["tensorboard_http_client"] = AsyncHTTPClient(
+                force_instance=True, max_clients=64, resolver=TensorBoardSocketResolver(boards=self.tensorboards))
         return client
 
     def on_upstream_header(self, line: str) -> None:
@@ -200,6 +204,25 @@ class TensorBoardProxyHandler(HubOAuthenticated, TensorBoardBase):
             self._unflushed = 0
             # consumed, so a client that went away is no "exception never retrieved"
             self.flush().add_done_callback(lambda f: f.exception())
+
+
+UNIX_HOST_PREFIX = "tensorboard-socket-"
+
+
+class TensorBoardSocketResolver(Resolver):
+    """Resolves ``tensorboard-socket-{id}`` to that TensorBoard's unix socket; other names as usual."""
+
+    def initialize(self, boards) -> None:
+        self.boards = boards
+        self.fallback = DefaultLoopResolver()
+
+    async def resolve(self, host: str, port: int, family=socket.AF_UNSPEC):
+        if host.startswith(UNIX_HOST_PREFIX) and host[len(UNIX_HOST_PREFIX):].isdigit():
+            board = self.boards.boards.get(int(host[len(UNIX_HOST_PREFIX):]))
+            if board is None or not board.socket_path:
+                raise OSError(f"no TensorBoard socket for {host}")
+            return [(socket.AF_UNIX, board.socket_path)]
+        return await self.fallback.resolve(host, port, family)
 
 
 default_handlers = [

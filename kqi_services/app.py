@@ -18,7 +18,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Enum, Integer, Unicode, default
 from traitlets.config import Application
 
 from .db import check_db_revision, make_engine, make_session_factory
@@ -94,6 +94,20 @@ class KqiService(Application):
     def _public_url_default(self):
         return os.environ.get("KQI_PUBLIC_URL", "")
 
+    run_network = Enum(
+        ["private", "outside", "host"], "private",
+        help="""The network of runs and notebooks. `private` (default): a network namespace of each
+        run's own that reaches only the kqi service and, for notebooks, the hub (relayed ports;
+        never another run's ports or the host's other loopback listeners). `outside`: that plus
+        the outside network through slirp4netns (apt-get install slirp4netns), still never the
+        host's loopback. `host`: the host's network, shared by every run (no isolation between
+        tenants; for hosts where namespaces cannot be made). Both need root. KQI_RUN_NETWORK.""",
+    ).tag(config=True)
+
+    @default("run_network")
+    def _run_network_default(self):
+        return os.environ.get("KQI_RUN_NETWORK", "private")
+
     trust_forwarded_host = Bool(
         False,
         help="""Believe the X-Forwarded-Host header of every request: set it when a proxy in front of
@@ -139,7 +153,8 @@ class KqiService(Application):
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
         )
         self.jobs = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
-                              self.runs_dir, self.run_server_url(), hub_auth=self.hub_auth)
+                              self.runs_dir, self.run_server_url(), hub_auth=self.hub_auth,
+                              run_network=self.run_network)
         # TensorBoards die with this process (see kqi_services/tensorboard.py); no shutdown hook needed
         self.tensorboards = TensorBoardManager(os.path.join(self.platform.state_dir, "tensorboard"),
                                                url_path_join(self.service_prefix, "tensorboard/"), parent=self)
@@ -189,8 +204,14 @@ class KqiService(Application):
         return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/"
 
     def run_server_url(self) -> str:
-        """KQI_SERVER of runs: the service as a run reaches it (runs share the host network)."""
-        base = self.public_url or self.platform.public_url
+        """KQI_SERVER of runs: the service as a run reaches it.
+
+        From a network of its own a run reaches the proxy on this host's
+        loopback (relayed into its namespace); on the host's network, the
+        public URL when one is configured.
+        """
+        base = self.platform.public_url if self.run_network != "host" else (
+            self.public_url or self.platform.public_url)
         return base.rstrip("/") + self.service_prefix.rstrip("/")
 
     async def mirror_to_hub(self, attempts: int = 30) -> None:

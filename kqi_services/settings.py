@@ -16,6 +16,10 @@ from traitlets.config import Configurable
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+#: variables of the kqi service's own settings that the hub passes on to it
+SERVICE_SETTINGS = ("KQI_PUBLIC_URL", "KQI_RUN_NETWORK")
+
+
 class PlatformSettings(Configurable):
     """Where state lives and which loopback ports the parts listen on."""
 
@@ -126,6 +130,8 @@ class PlatformSettings(Configurable):
             "KQI_ADMIN_USER": self.admin_user,
             "KQI_TOKEN_LIFETIME": str(self.token_lifetime_seconds),
             "KQI_TOKEN_MAX_LIFETIME": str(self.token_max_seconds),
+            # the service's own settings, read by it (kqi_services/app.py), passed on when set
+            **{name: os.environ[name] for name in SERVICE_SETTINGS if os.environ.get(name)},
         }
 
 

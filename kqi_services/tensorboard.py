@@ -3,10 +3,17 @@
 ``TensorBoardManager.start`` runs ``tensorboard`` over the ``/kqi/output`` of
 a training (and of the trainings selected beside it, each shown as a run
 named ``{id}-{name}``) as a child of the kqi service, in a session and
-process group of its own. It listens on a free loopback port (``--port 0``;
-the port is read from its log) under the path prefix
+process group of its own, under the path prefix
 ``{service prefix}tensorboard/{id}``, so the service's proxy handler
 forwards request paths unchanged.
+
+Where it listens: in a network namespace of its own (``executor/netns.py``)
+on ``127.0.0.1:6006``, relayed by a thread of the service to a unix socket
+in its work directory (``tensorboard.sock``, in the service's state, mode
+0700) — the only way in, used by the service's authenticated proxy. No run
+of any tenant can reach it. Where no namespace can be made (not root, or no
+bubblewrap) it listens on a free loopback port of the host (``--port 0``,
+read from its log), as it did before runs had networks of their own.
 
 By default it runs in a bubblewrap sandbox (``executor.sandbox.bwrap_argv``)
 that sees the host's ``/usr`` and ``/etc``, the Python it runs with and the
@@ -43,6 +50,7 @@ from dataclasses import dataclass, field
 from traitlets import Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from .executor.netns import NetworkUnavailable, PortForward, PrivateNetwork, Relay
 from .executor.sandbox import bwrap_argv, probe_host
 from .executor.spec import DEFAULT_PATH, Mount, RunSpec
 
@@ -52,6 +60,8 @@ PENDING, RUNNING, FAILED = "Pending", "Running", "Failed"
 LOGDIR = "/kqi/tensorboard"
 LOG_NAME = "tensorboard.log"
 PID_NAME = "pid"
+SOCKET_NAME = "tensorboard.sock"
+PRIVATE_PORT = 6006  # inside a TensorBoard's own network namespace
 SERVING_LINE = re.compile(rb"TensorBoard \S+ at http://[^\s/]+:(\d+)/")
 LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -69,17 +79,23 @@ class LogSource:
         return f"{self.training_id}-{LABEL_UNSAFE.sub('-', self.name)}"
 
 
-def tensorboard_argv(command: list[str], logdir: str, path_prefix: str) -> list[str]:
-    """TensorBoard's command line: loopback only, a port the OS picks, served under ``path_prefix``."""
-    return [*command, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0",
+def tensorboard_argv(command: list[str], logdir: str, path_prefix: str, port: int = 0) -> list[str]:
+    """TensorBoard's command line: loopback only (``port`` 0: one the OS picks), served under ``path_prefix``."""
+    return [*command, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
             "--path_prefix", path_prefix.rstrip("/")]
 
 
-def sandbox_spec(training_id: int, sources: list[LogSource], argv: list[str]) -> RunSpec:
-    """The sandbox of a TensorBoard: each source read-only at ``/kqi/tensorboard/{label}``."""
+def sandbox_spec(training_id: int, sources: list[LogSource], argv: list[str],
+                 forward: PortForward | None = None) -> RunSpec:
+    """The sandbox of a TensorBoard: each source read-only at ``/kqi/tensorboard/{label}``.
+
+    With ``forward`` it runs in the network namespace prepared for it;
+    without, on the host's network.
+    """
     return RunSpec(
         run_id=f"tensorboard-{training_id}", command="exec " + shlex.join(argv), workdir=LOGDIR,
         mounts=[Mount(s.host_path, f"{LOGDIR}/{s.label}", read_only=True) for s in sources],
+        network="private" if forward else "host", forwards=[forward] if forward else [],
     ).validate()
 
 
@@ -111,6 +127,12 @@ class TensorBoard:
     work_dir: str
     port: int | None = None
     started_at: float = field(default_factory=time.time)
+    relay: Relay | None = None  # of its own namespace; then it is reached at ``socket_path`` only
+
+    @property
+    def socket_path(self) -> str | None:
+        """The unix socket the service's proxy connects to, when it has a namespace of its own."""
+        return os.path.join(self.work_dir, SOCKET_NAME) if self.relay is not None else None
 
     @property
     def name(self) -> str:
@@ -231,25 +253,51 @@ class TensorBoardManager(Configurable):
         work_dir = os.path.join(self.state_dir, str(training_id))
         shutil.rmtree(work_dir, ignore_errors=True)
         os.makedirs(work_dir, mode=0o700)
-        argv = self.argv(training_id, sources, work_dir)
-        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "HOME": work_dir, "LC_ALL": "C.UTF-8"}
-        with open(os.path.join(work_dir, LOG_NAME), "wb") as output:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                       cwd=work_dir, env=env, start_new_session=True)
+        relay = self.private_network(work_dir)
+        network = relay.network if relay else None
+        try:
+            argv = self.argv(training_id, sources, work_dir, relay is not None)
+            env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "HOME": work_dir, "LC_ALL": "C.UTF-8"}
+            with open(os.path.join(work_dir, LOG_NAME), "wb") as output:
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                           cwd=work_dir, env=env, start_new_session=True,
+                                           preexec_fn=network.enter if network else None)
+        except BaseException:
+            if relay is not None:
+                relay.close()
+            raise
         with open(os.path.join(work_dir, PID_NAME), "w") as f:
             f.write(str(process.pid))
-        board = TensorBoard(training_id, tenant_id, mounted, time.time() + lifetime, process, work_dir)
+        board = TensorBoard(training_id, tenant_id, mounted, time.time() + lifetime, process, work_dir,
+                            relay=relay)
         self.boards[training_id] = board
         log.info("Started TensorBoard of training %d (pid %d, %d s, showing %s)", training_id, process.pid,
                  lifetime, ", ".join(s.label for s in sources))
         return board
 
-    def argv(self, training_id: int, sources: list[LogSource], work_dir: str) -> list[str]:
+    def private_network(self, work_dir: str) -> Relay | None:
+        """A network namespace for a sandboxed TensorBoard, relayed to its unix socket; None when
+        there can be none (no bubblewrap, or not root: it then listens on the host's loopback)."""
+        if self.sandbox == "none" or not probe_host().bwrap:
+            return None
+        try:
+            network = PrivateNetwork.create()
+        except NetworkUnavailable as e:
+            log.warning("TensorBoards listen on the host's loopback: %s", e)
+            return None
+        relay = Relay(network, [PortForward("in", PRIVATE_PORT, "unix:" + os.path.join(work_dir, SOCKET_NAME))])
+        relay.bind()
+        relay.start()  # a thread of its own, stopped with the TensorBoard (or with the service)
+        return relay
+
+    def argv(self, training_id: int, sources: list[LogSource], work_dir: str, own_network: bool = False) -> list[str]:
         """The command line: sandboxed when bubblewrap may be used, else over a directory of symlinks."""
         path_prefix = self.url(training_id)
         layout = probe_host() if self.sandbox != "none" else None
         if layout is not None and layout.bwrap:
-            spec = sandbox_spec(training_id, sources, tensorboard_argv(self.command, LOGDIR, path_prefix))
+            forward = PortForward("in", PRIVATE_PORT, "unix:" + os.path.join(work_dir, SOCKET_NAME))
+            argv = tensorboard_argv(self.command, LOGDIR, path_prefix, PRIVATE_PORT if own_network else 0)
+            spec = sandbox_spec(training_id, sources, argv, forward if own_network else None)
             return bwrap_argv(spec, layout, tuple(self.extra_ro_paths))
         if self.sandbox == "bwrap":
             raise RuntimeError("bubblewrap (bwrap) is not installed; set TensorBoardManager.sandbox = 'none'")
@@ -280,6 +328,8 @@ class TensorBoardManager(Configurable):
             board.process.wait(5)
         except subprocess.TimeoutExpired:
             log.error("TensorBoard of training %d (pid %d) did not end", training_id, board.process.pid)
+        if board.relay is not None:
+            board.relay.close()
         shutil.rmtree(board.work_dir, ignore_errors=True)
         log.info("Stopped TensorBoard of training %d", training_id)
         return True

@@ -62,8 +62,7 @@ def git_endpoint(admin, tmp_path_factory):
     return {"id": r.json()["id"], "commit": commit}
 
 
-@pytest.fixture
-def lab(platform, admin, new_tenant, new_user, git_endpoint):
+def new_lab(platform, new_tenant, new_user, git_endpoint, admin=None) -> dict:
     """A tenant using the local git endpoint, a member logged in, and a dataset with one file."""
     tenant = new_tenant(gitIds=[1, git_endpoint["id"]], defaultGitId=git_endpoint["id"])
     user = new_user([{"id": tenant["id"]}])
@@ -72,7 +71,14 @@ def lab(platform, admin, new_tenant, new_user, git_endpoint):
     ticket = upload(api, "x.csv", b"a,b\n1,2\n")
     api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})
     ds = api.post("/datasets", {"name": "ds", "entries": {"training": [{"id": data["id"]}]}}).json()
-    return {"api": api, "tenant": tenant, "data": data, "dataset": ds, "git": git_endpoint, "admin": admin}
+    return {"api": api, "tenant": tenant, "user": user, "data": data, "dataset": ds, "git": git_endpoint,
+            "admin": admin}
+
+
+@pytest.fixture
+def lab(platform, admin, new_tenant, new_user, git_endpoint):
+    """``new_lab``: a tenant, a logged-in member and a dataset (see there)."""
+    return new_lab(platform, new_tenant, new_user, git_endpoint, admin)
 
 
 def submit(lab, command, **overrides):

@@ -200,6 +200,8 @@ class Relay:
         self.forwards = forwards
         self._listeners: list[tuple[PortForward, socket.socket]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
 
     def bind(self) -> None:
         """Open every listener now, so the run finds its ports open from its first instruction."""
@@ -222,19 +224,36 @@ class Relay:
             self._listeners.append((forward, sock))
 
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self._run, name="kqi-relay", daemon=True)
-        thread.start()
-        return thread
+        self._loop = asyncio.new_event_loop()
+        self._task = self._loop.create_task(self._serve())
+        self._thread = threading.Thread(target=self._run, name="kqi-relay", daemon=True)
+        self._thread.start()
+        return self._thread
 
     def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
         try:
-            self._loop.run_until_complete(self._serve())
+            self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
         except Exception:  # noqa: BLE001 - the run goes on; its forwards stop
             log.exception("the network relay stopped")
+        finally:
+            for _, sock in self._listeners:
+                sock.close()
+            self._loop.close()
+
+    def close(self) -> None:
+        """Stop relaying (connections in flight end) and let go of the namespace."""
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._thread is not None:
+            self._thread.join(5)
+        self.network.close()
 
     async def _serve(self) -> None:
         await asyncio.gather(*(self._accept(forward, sock) for forward, sock in self._listeners))
+
+
 
     async def _accept(self, forward: PortForward, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ from .interactive import SpawnRequest, link_workspace, notebook_command, noteboo
 from .kinds import KINDS
 from .queue import node_views, run_request
 from .results import ResultPool, keep_results
-from .runtime import RunPaths, proxy_variables, run_environment, run_mounts
+from .runtime import RunPaths, proxy_variables, run_environment, run_forwards, run_mounts
 
 log = logging.getLogger("kqi.jobs")
 
@@ -72,7 +72,8 @@ class JobEngine:
 
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
                  server_url: str, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.02,
-                 token_seconds: int = 7 * 24 * 3600, hub_auth=None, prepare_ahead_count: int = 2):
+                 token_seconds: int = 7 * 24 * 3600, hub_auth=None, prepare_ahead_count: int = 2,
+                 run_network: str = "private"):
         self.session_factory = session_factory
         self.executor = executor
         self.stores = stores
@@ -80,6 +81,7 @@ class JobEngine:
         self.secret_box = secret_box
         self.runs_dir = runs_dir
         self.server_url = server_url
+        self.run_network = run_network  # executor.spec.NETWORK_MODES
         self.poll_seconds = poll_seconds
         self.busy_poll_seconds = busy_poll_seconds
         self._active: dict[int, str] = {}  # running runs: id → executor key
@@ -287,14 +289,15 @@ class JobEngine:
             entry_point=run.entry_point, zip_output=run.zip_output, gpu_ids=gpu_ids,
             proxies=proxy_variables(dict(os.environ)),
         )
-        command, workdir = run.entry_point, "/kqi/git"
+        command, workdir, inbound_port = run.entry_point, "/kqi/git", None
         spawn = self.spawns.get(run.id) if kind.interactive else None
         if spawn is not None:  # a notebook: the hub's single-user server, opened in /kqi/output
             env.update(spawner_variables(spawn.env))
             env["PATH"] = notebook_path(spawn.cmd, DEFAULT_PATH)
-            command, workdir = notebook_command(run.entry_point, spawn.cmd), "/kqi/output"
+            command, workdir, inbound_port = notebook_command(run.entry_point, spawn.cmd), "/kqi/output", spawn.port
         return RunSpec(
             run_id=kind.run_key(run.id), command=command, env=env, workdir=workdir,
+            network=self.run_network, forwards=run_forwards(env, inbound_port),
             mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(prepared.paths, prepared.parents)],
             cpu=float(run.cpu), memory_bytes=run.memory * GIB, gpus=gpu_ids,
             image=f"{run.image}:{run.image_tag}" if run.image else "",

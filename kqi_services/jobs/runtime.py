@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from ..executor.netns import PortForward
 from .kinds import JobKind
 
 WORKDIR = "/kqi/git"
@@ -93,3 +95,33 @@ def proxy_variables(environ: dict[str, str]) -> dict[str, str]:
     """The host's proxy settings, passed on to runs as the guide says."""
     names = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
     return {n: environ[n] for n in names if environ.get(n)}
+
+
+#: variables holding URLs of this machine's services that a run must reach from its own network:
+#: the kqi service (``KQI_SERVER``) and, for a notebook, the hub's API and activity endpoint
+REACHABLE_URL_VARIABLES = ("KQI_SERVER", "JUPYTERHUB_API_URL", "JUPYTERHUB_ACTIVITY_URL")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def run_forwards(env: dict[str, str], inbound_port: int | None = None) -> list[PortForward]:
+    """The ports a run's network namespace is given: nothing of the host but these.
+
+    Each loopback URL in ``REACHABLE_URL_VARIABLES`` gets an ``out`` forward of
+    its port to the same address on the host (the run connects to
+    ``127.0.0.1:PORT`` as the URL says); ``inbound_port`` (a notebook's server)
+    is served on the host's ``127.0.0.1:PORT`` for the hub's proxy.
+    """
+    forwards, ports = [], set()
+    for name in REACHABLE_URL_VARIABLES:
+        url = urlsplit(env.get(name) or "")
+        try:
+            port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+        except ValueError:
+            continue
+        if url.hostname in LOOPBACK_HOSTS and port and port not in ports:
+            ports.add(port)
+            host = "[::1]" if url.hostname == "::1" else "127.0.0.1"
+            forwards.append(PortForward("out", port, f"{host}:{port}"))
+    if inbound_port:
+        forwards.append(PortForward("in", inbound_port, f"127.0.0.1:{inbound_port}"))
+    return forwards

@@ -101,10 +101,6 @@ class Operation:
     def is_admin(self) -> bool:
         return self.path.startswith("/api/v2/admin/")
 
-    @property
-    def is_addition(self) -> bool:
-        return self.path in PLATFORM_ADDITIONS
-
 
 def operations(with_additions: bool = False) -> list[Operation]:
     """Every (method, path) of the contract, in the file's order."""

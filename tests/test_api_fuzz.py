@@ -208,7 +208,8 @@ def test_fuzzed_requests_never_get_a_server_error(request, start_platform, tmp_p
           + ", ".join(f"{who} {n}" for who, n in log.sent.items()) + f"; total {sum(log.sent.values())}; "
           f"5xx {server_errors}; other failures {len(failures) - server_errors}; skipped (protected ids) "
           f"{log.skipped}; excluded: {', '.join(' '.join(k) for k in EXCLUDED)}")
-    FIGURES.lines.append("  answers by status: " + ", ".join(f"{code}: {n}" for code, n in sorted(log.statuses.items())))
+    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(log.statuses.items()))
+    FIGURES.lines.append(f"  answers by status: {statuses}")
     FIGURES.lines.extend("  " + f for f in failures[:60])
     assert admin.get("/account").status_code == 200, "the fuzz lost the admin"
     assert not failures, f"{len(failures)} failed requests:\n" + "\n".join(failures[:60])

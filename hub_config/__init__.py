@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from kqi_services.lifeline import HUB_PID_ENV
 from kqi_services.secretbox import read_or_create_secret
 from kqi_services.settings import PlatformSettings, proxy_command, python_executable
 
@@ -58,7 +59,8 @@ def apply_config(c, settings: PlatformSettings) -> None:
             "command": [python_executable(), "-m", "kqi_services"],
             "api_token": read_or_create_secret(settings.service_token_file),
             "oauth_no_confirm": True,
-            "environment": settings.service_environment(),
+            # the service ends when this hub process does (kqi_services/lifeline.py)
+            "environment": {**settings.service_environment(), HUB_PID_ENV: str(os.getpid())},
             "cwd": state,
         }
     ]

@@ -24,6 +24,7 @@ from traitlets.config import Application
 from .db import check_db_revision, make_engine, make_session_factory
 from .hubapi import HubAPI
 from .hubmirror import reconcile
+from .lifeline import tie_to_hub
 from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
 from .executor.local import LocalExecutor
@@ -239,6 +240,7 @@ class KqiService(Application):
     def start(self):
         from urllib.parse import urlparse
 
+        tie_to_hub(self.platform.state_dir)  # end with the hub, even a kill -9ed one
         url = urlparse(self.service_url)
         from handlers.storage import MAX_PART_BYTES
 

@@ -2,8 +2,9 @@
 
 At every start it creates or upgrades the kqi database, adds the defaults
 that are missing (roles, endpoints, this node, the default tenant, the first
-admin) and then replaces itself with JupyterHub, which starts the proxy and
-the kqi service and stops them on Ctrl-C / SIGTERM.
+admin), stops a kqi service that a killed hub left running on this state
+directory (see ``lifeline``) and then replaces itself with JupyterHub, which
+starts the proxy and the kqi service and stops them on Ctrl-C / SIGTERM.
 
 ``kqi-hub upgrade-db`` only upgrades the kqi database.
 """
@@ -15,6 +16,7 @@ import sys
 
 import hub_config
 
+from . import lifeline
 from .db import make_engine, make_session_factory, upgrade
 from .nodes import detect_node
 from .secretbox import SecretBox
@@ -59,6 +61,9 @@ def main(argv=None) -> None:
             f"      {generated}\n\n  It is stored only as a bcrypt hash and is not shown again.\n",
             flush=True,
         )
+    stale = lifeline.take_over(settings.state_dir)
+    if stale:
+        print(f"Stopped the kqi service (pid {stale}) that an earlier hub left running", flush=True)
     print(f"KQI Hub: {settings.public_url}/  (state in {settings.state_dir})", flush=True)
     env = dict(os.environ, **settings.service_environment())
     os.chdir(settings.state_dir)

@@ -27,6 +27,7 @@ from .hubmirror import reconcile
 from .lifeline import tie_to_hub
 from .secretbox import SecretBox, read_or_create_secret
 from .settings import PlatformSettings
+from .executor.hostmount import mount_nosuid
 from .executor.local import LocalExecutor
 from .jobs.engine import JobEngine
 from .jobs.interactive import software_paths
@@ -146,6 +147,9 @@ class KqiService(Application):
         self.local_store = local_store_for(self.platform)
         self.stores = StoreRegistry(self.local_store, self.secret_box)
         self.runs_dir = os.path.join(self.platform.state_dir, "runs")
+        not_nosuid = mount_nosuid(self.runs_dir)  # nothing a run leaves there is setuid on the host
+        if not_nosuid:
+            log.warning("%s; a run could leave setuid binaries there", not_nosuid)
         # notebooks run the hub's single-user server from this Python environment
         self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"),
                                       extra_ro_paths=software_paths())

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from kqi_services.executor.hostmount import release
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_PASSWORD = "admin-pass-123"
 
@@ -156,6 +158,7 @@ class Platform:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        release(os.path.join(self.state_dir, "runs"))  # the service's nosuid mount of it (a later start redoes it)
 
 
 def _process_tree(pid: int) -> list[int]:

@@ -397,6 +397,51 @@ def test_a_run_reaches_only_its_forwards_never_the_hosts_other_loopback_listener
     assert private_log.rstrip().endswith("interfaces: lo")
 
 
+def host_address() -> str | None:
+    """A non-loopback IPv4 address of this host, or None."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        address = line.split()[3].split("/")[0]
+        if not address.startswith("127."):
+            return address
+    return None
+
+
+def test_the_outside_network_never_includes_the_hosts_loopback(executor_factory):
+    """``outside``: the network beyond the host (here: the host's own non-loopback address), not 127.0.0.1."""
+    import socket
+
+    if not shutil.which("slirp4netns"):
+        require_or_skip("slirp4netns is not installed (apt-get install slirp4netns)")
+    address = host_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback address")
+    require_sandbox("bwrap")
+    ex = executor_factory("bwrap")
+    with socket.socket() as outside, socket.socket() as loopback:
+        outside.bind((address, 0))
+        loopback.bind(("127.0.0.1", 0))
+        for server in (outside, loopback):
+            server.listen(8)
+        reachable = f"{address}:{outside.getsockname()[1]}"
+        targets = [(address, outside.getsockname()[1]), ("10.0.2.2", loopback.getsockname()[1]),
+                   ("127.0.0.1", loopback.getsockname()[1])]
+        probe = ("python3 -c \"import socket, sys\n"
+                 "for a in sys.argv[1:]:\n"
+                 "    h, p = a.rsplit(':', 1)\n"
+                 "    try: socket.create_connection((h, int(p)), 3); print('reached', a)\n"
+                 "    except OSError as e: print('refused', a, e)\" " + " ".join(f"{h}:{p}" for h, p in targets)
+                 + "; cat /etc/resolv.conf")
+        run_id = new_id()
+        ex.start(RunSpec(run_id, probe, network="outside"))
+        state = wait_finished(ex, run_id, timeout=30)
+    log = read(ex.log_path(run_id))
+    assert state.exit_code == 0, log
+    assert f"reached {reachable}" in log, log
+    assert "refused 10.0.2.2:" in log and "refused 127.0.0.1:" in log, log
+    assert "nameserver 10.0.2.3" in log
+
+
 def test_an_inbound_forward_serves_a_port_of_the_run_on_the_host(executor_factory, sandbox, tmp_path):
     import socket
 

@@ -154,6 +154,7 @@ class NodeHandler(APIHandler):
 
 class NodeAccessLevelsHandler(APIHandler):
     def get(self):
+        self.require_admin()  # an admin screen's list, as every path under /admin
         self.write_json(apimodels.enum_infos(apimodels.NODE_ACCESS_LEVELS))
 
 

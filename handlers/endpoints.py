@@ -164,6 +164,7 @@ class TypesHandler(APIHandler):
     table: dict = {}
 
     def get(self):
+        self.require_admin()  # an admin screen's list, as every path under /admin
         self.write_json(apimodels.enum_infos(self.table))
 
 

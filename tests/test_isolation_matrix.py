@@ -94,18 +94,8 @@ OWN_SPARES = {"dataset": "spare_dataset"}  # B's dataset that no run used (so PU
 # only: a body field of such a kind (inferenceIds) is not tried, as a 2xx would not tell a leak from a skip
 STAND_INS = {"inference": "training", "preprocessing": "training", "experiment": "training"}
 
-# cases that fail for a server bug outside issue 10's list: {case id: reason}
-_REGISTRY_BUG = ("a run's containerImage.registryId is stored unchecked (jobs/submission.py _image): B's run may "
-                 "name A's private registry, and the run's details then show its name to B")
-_TYPES_BUG = ("the admin enumeration answers a plain user 200: no require_admin in TypesHandler "
-              "(handlers/endpoints.py) nor NodeAccessLevelsHandler (handlers/cluster.py); static names, "
-              "no tenant's data")
-KNOWN_BUGS: dict[str, str] = {
-    **{f"body containerImage.registryId: {op} as {who}": _REGISTRY_BUG for who in ("member", "manager")
-       for op in ("POST /api/v2/training/run", "POST /api/v2/notebook/run", "POST /api/v2/notebook/{id}/rerun")},
-    **{f"admin: GET /api/v2/admin/{path} as {who}": _TYPES_BUG for who in ("member", "manager")
-       for path in ("git/types", "registry/types", "node-access-levels")},
-}
+# cases that fail for a server bug not yet fixed: {case id: reason} (xfail, strict)
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def param_kind(resource: str, name: str) -> str | None:

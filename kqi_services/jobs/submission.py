@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from .. import validation as v
 from ..datasets import get_dataset
 from ..errors import InvalidInput, NotFound
-from ..orm import GitEndpoint, Run, RunParent, RunTag, Tenant, User
+from ..orm import GitEndpoint, RegistryEndpoint, Run, RunParent, RunTag, Tenant, User
 from ..scheduler import JobRequest, NodeView, Resources, refusal
 from .kinds import JobKind
 from .status import PENDING
@@ -78,7 +78,8 @@ def _git_model(db, tenant: Tenant, body: dict, required: bool = True):
     return git_id, owner, repository, branch, commit
 
 
-def _image(body: dict) -> tuple[int | None, str | None, str | None]:
+def _image(db, tenant: Tenant, body: dict) -> tuple[int | None, str | None, str | None]:
+    """(registry id, image, tag) of ``containerImage``; the registry must be one of the tenant's."""
     image = body.get("containerImage")
     if image is None:
         return None, None, None
@@ -88,7 +89,11 @@ def _image(body: dict) -> tuple[int | None, str | None, str | None]:
     tag = v.string(image, "tag", required=True, max_length=128)
     if not IMAGE.match(name) or not IMAGE_TAG.match(tag):
         raise InvalidInput("containerImage.image/tag are not a valid image reference")
-    return v.integer(image, "registryId"), name, tag
+    registry_id = v.integer(image, "registryId")
+    if registry_id is not None and (registry_id not in [r.registry_id for r in tenant.registries]
+                                    or db.get(RegistryEndpoint, registry_id) is None):
+        raise NotFound(f"Registry endpoint {registry_id} not found in this tenant")
+    return registry_id, name, tag
 
 
 def parent_ids(body: dict) -> list[int]:
@@ -146,7 +151,7 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
     parents = _parents(db, tenant, kind, parent_ids(body))
     git_id, owner, repository, branch, commit = _git_model(db, tenant, body, required)
     expires_in = lifetime(tenant, body, max_lifetime) if kind.interactive else None
-    registry_id, image, tag = _image(body)
+    registry_id, image, tag = _image(db, tenant, body)
     options = parse_options(body.get("options"))
     tags = v.tags(body)
     request = JobRequest("new", tenant.id, Resources(cpu, memory, gpu), partition, 0)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from kqi_services import accounts, apimodels
 from kqi_services import validation as v
 from kqi_services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from kqi_services.forwarding import PROXY_PID_FILE_NAME, peer_address, peer_is_one_of
 from kqi_services.orm import Credential, GitEndpoint, RegistryEndpoint, Tenant, User
-from kqi_services.passwords import peer_address, verify_password
+from kqi_services.passwords import verify_password
 from kqi_services.tokens import bind_token, revoke_user_tokens, token_lifetime
 
 from .base import APIHandler
@@ -57,14 +60,17 @@ class LoginHandler(APIHandler):
         self.write_json(login_model(user, membership.tenant, token, lifetime))
 
     def forwarded_for(self) -> str:
-        """``X-Forwarded-For`` for the hub: the chain as received, plus the peer this service saw.
+        """``X-Forwarded-For`` for the hub: the chain the hub's proxy passed on, else just our peer.
 
-        The hub's authenticator decides which entry to believe (the nearest one
-        not written by a trusted proxy); nothing here interprets client headers.
+        The chain is passed on only when this request's TCP peer is the hub's
+        own proxy; the hub believes its last entry (the address the proxy saw)
+        because it checks that its own peer is this service (see ``forwarding``).
         """
-        received = self.request.headers.get("X-Forwarded-For", "").strip()
         peer = peer_address(self.request)
-        return f"{received}, {peer}" if received else peer
+        proxy_pid_file = os.path.join(self.platform.state_dir, PROXY_PID_FILE_NAME)
+        if peer_is_one_of(self.request, [proxy_pid_file]):
+            return self.request.headers.get("X-Forwarded-For", "").strip() or peer
+        return peer
 
 
 def account_model(user: User, selected: Tenant | None, roles) -> dict:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+from kqi_services import lifeline
+from kqi_services.forwarding import PROXY_PID_FILE_NAME
 from kqi_services.lifeline import HUB_PID_ENV
 from kqi_services.secretbox import read_or_create_secret
 from kqi_services.settings import PlatformSettings, proxy_command, python_executable
@@ -43,11 +45,13 @@ def apply_config(c, settings: PlatformSettings) -> None:
 
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = proxy_command()
-    c.ConfigurableHTTPProxy.pid_file = os.path.join(state, "jupyterhub-proxy.pid")
+    c.ConfigurableHTTPProxy.pid_file = os.path.join(state, PROXY_PID_FILE_NAME)
     c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(os.path.join(settings.secrets_dir, "proxy-token"))
 
     c.JupyterHub.authenticator_class = "kqi_services.authenticator.KqiAuthenticator"
     c.KqiAuthenticator.db_url = settings.db_url
+    # X-Forwarded-For is believed from these processes only (the lockout counts per source address)
+    c.KqiAuthenticator.forwarder_pid_files = [c.ConfigurableHTTPProxy.pid_file, lifeline.pid_file(state)]
 
     apply_spawner_config(c, settings)
 

@@ -7,8 +7,9 @@ beside ours. Here the kqi database is the one place for accounts: the kqi
 admin API writes them, this class only reads hashes and counts failures.
 
 The lockout counts failures per (user, source address) with back-off (see
-``passwords`` for whose address counts and ``lockout`` for the rows), so
-nobody locks a user out by failing from another address.
+``forwarding`` for whose address a request is, ``lockout`` for the rows and
+``passwords`` for the arithmetic), so nobody locks a user out by failing
+from another address.
 
 Loaded inside the hub process. LDAP or OAuth replace it by configuration
 (``c.JupyterHub.authenticator_class``); the kqi service provisions such
@@ -18,16 +19,19 @@ users on their first request.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import weakref
 from datetime import timedelta
 
 from jupyterhub.auth import Authenticator
 from traitlets import Integer, List, Unicode, default, validate
 
-from . import lockout
+from . import lifeline, lockout
 from .db import make_engine, make_session_factory
+from .forwarding import PROXY_PID_FILE_NAME, request_source
 from .orm import User, utcnow
-from .passwords import client_address, peer_address, verify_password
+from .passwords import verify_password
 from .settings import PlatformSettings
 
 
@@ -61,22 +65,32 @@ class KqiAuthenticator(Authenticator):
         help="An address that has not failed for this long starts again from no failures and no back-off.",
     ).tag(config=True)
 
+    forwarder_pid_files = List(
+        Unicode(),
+        help="""Pid files of the processes whose X-Forwarded-For entry names the client: the hub's own
+        configurable-http-proxy (JupyterHub's ConfigurableHTTPProxy.pid_file) and the kqi service
+        (its lifeline record). A request is believed to come from the address such a process
+        appended only when its TCP peer is that process (looked up in /proc), not merely an
+        address on 127.0.0.1, where every local process (a run's relay too) connects from.
+        Default: both files in the platform's state directory.""",
+    ).tag(config=True)
+
+    @default("forwarder_pid_files")
+    def _forwarder_pid_files_default(self):
+        state = PlatformSettings().state_dir
+        return [os.path.join(state, PROXY_PID_FILE_NAME), lifeline.pid_file(state)]
+
     trusted_proxy_ips = List(
         Unicode(),
-        ["127.0.0.1", "::1"],
-        help="""Addresses (or networks, "10.0.0.0/8") of the proxies in front of the hub whose
-        X-Forwarded-For entry names the client: the hub's own configurable-http-proxy and the kqi
-        service, both on 127.0.0.1. A failed login counts against the address the nearest
-        untrusted hop has; X-Real-Ip and entries a client wrote itself are not believed. Any
-        process that connects to the hub from a trusted address can name another one, so runs
-        and notebooks must reach the hub and the proxy from other addresses (their own network
-        namespace). Add the address of an ingress or load balancer that appends the header.""",
+        help="""Addresses or networks ("10.0.0.0/8") of proxies in front of the hub's own proxy (an
+        nginx, an ingress, a load balancer) that append the client's address to X-Forwarded-For;
+        their entries are believed too, and a peer at such an address counts as a forwarder.
+        Default: none, so a failed login counts against the address the hub's proxy saw.
+        Listing 127.0.0.1 lets every local process name any address.""",
     ).tag(config=True)
 
     @validate("trusted_proxy_ips")
     def _valid_networks(self, proposal):
-        import ipaddress
-
         for entry in proposal.value:
             ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return proposal.value
@@ -100,12 +114,11 @@ class KqiAuthenticator(Authenticator):
         return self._session_factory()
 
     def source_address(self, handler) -> str:
-        """The address a login request came from, as ``passwords.client_address`` decides; '' when unknown."""
+        """The address a login request came from (see ``forwarding``); '' when there is no request."""
         request = getattr(handler, "request", None)
         if request is None:
             return ""
-        return client_address(peer_address(request), request.headers.get("X-Forwarded-For"),
-                              self.trusted_proxy_ips)
+        return request_source(request, self.forwarder_pid_files, self.trusted_proxy_ips)
 
     async def authenticate(self, handler, data):
         if not isinstance(data, dict):

@@ -1,17 +1,11 @@
-"""bcrypt password hashing and the failed-login lockout rules: whom a failure counts against, and for how long.
+"""bcrypt password hashing and the failed-login lockout rule, with its back-off.
 
-A failure counts against the pair (user, source address), so five wrong
-passwords from one address lock that address out, not the user everywhere.
-The source address is the TCP peer, unless that peer is a trusted proxy
-(the hub's own configurable-http-proxy and the kqi service, on loopback):
-then it is the address that proxy appended to ``X-Forwarded-For``, walked
-from the right past further trusted hops. ``X-Real-Ip`` and whatever a
-client writes into ``X-Forwarded-For`` itself are never believed.
+Failures are counted per (user, source address): see ``lockout`` for the
+rows and ``forwarding`` for whose address a request is.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, timedelta
 
 import bcrypt
@@ -72,45 +66,3 @@ def after_failure(failed_logins: int, now: datetime, max_failures: int, lock_sec
     if max_failures and failed >= max_failures:
         return 0, now + timedelta(seconds=lock_duration(lock_seconds, locks_before, max_lock_seconds))
     return failed, None
-
-
-def _ip(text: str):
-    """An address as ipaddress sees it (IPv4-mapped IPv6 as IPv4), None when it is not one."""
-    try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
-    except ValueError:
-        return None
-    return getattr(address, "ipv4_mapped", None) or address
-
-
-def client_address(peer: str, forwarded_for: str | None, trusted_proxies) -> str:
-    """The source address a failed login counts against.
-
-    Args:
-        peer: the address of the TCP connection's other end.
-        forwarded_for: the request's ``X-Forwarded-For`` header, if any.
-        trusted_proxies: addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``)
-            of proxies that append the address they received a request from.
-    """
-    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
-
-    def trusted(address) -> bool:
-        return address is not None and any(address.version == n.version and address in n for n in networks)
-
-    current = _ip(peer)
-    if current is None:
-        return peer or ""
-    for hop in reversed((forwarded_for or "").split(",")) if trusted(current) else ():
-        previous = _ip(hop)
-        if previous is None:  # not written by a trusted hop: stop at the one that passed it on
-            break
-        current = previous
-        if not trusted(current):
-            break
-    return str(current)
-
-
-def peer_address(request) -> str:
-    """The TCP peer of a tornado request, before ``xheaders`` rewrote ``remote_ip`` from client headers."""
-    context = getattr(getattr(request, "connection", None), "context", None)
-    return getattr(context, "_orig_remote_ip", None) or getattr(request, "remote_ip", None) or ""

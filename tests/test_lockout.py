@@ -1,13 +1,18 @@
 """Attacks on the login lockout: nobody may lock a user out from another address.
 
-Failures count per (user, source address) with back-off; the source address
-is the one the nearest untrusted hop has in ``X-Forwarded-For`` (tests reach
-the proxy from 127.0.0.1, a trusted hop, so the address they name stands for
-a client behind a proxy).
+Failures count per (user, source address) with back-off. The source address
+is the one the hub's own proxy appended to ``X-Forwarded-For`` when the
+request really comes from that proxy (checked by process), else the TCP
+peer; the platform tests connect from distinct loopback addresses
+(127.0.0.2, 127.0.0.3…) to stand for clients at different addresses.
 """
 
 import asyncio
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -18,26 +23,63 @@ from sqlalchemy import update
 from kqi_services import accounts, lockout
 from kqi_services.authenticator import KqiAuthenticator
 from kqi_services.db import make_engine, make_session_factory, upgrade
+from kqi_services.forwarding import client_address, owned_by, peer_is_one_of, socket_inode
 from kqi_services.orm import User, utcnow
-from kqi_services.passwords import client_address, lock_duration
+from kqi_services.passwords import lock_duration
 
-TRUSTED = ["127.0.0.1", "::1"]
 A, B = "198.51.100.7", "203.0.113.9"
 
 
 # whose address counts -------------------------------------------------------------------
 
 
-def test_only_trusted_hops_name_the_client():
-    assert client_address(A, f"{B}", TRUSTED) == A  # an untrusted peer's header is not believed
-    assert client_address("127.0.0.1", f"{B}, {A}", TRUSTED) == A  # the proxy appended A; B is A's claim
-    assert client_address("127.0.0.1", f"{B}, {A}, 127.0.0.1", TRUSTED) == A  # proxy, then the kqi service
-    assert client_address("127.0.0.1", None, TRUSTED) == "127.0.0.1"
-    assert client_address("127.0.0.1", "127.0.0.1, ::1", TRUSTED) == "127.0.0.1"  # all local
-    assert client_address("127.0.0.1", f"{A}, not-an-address", TRUSTED) == "127.0.0.1"
-    assert client_address("::ffff:127.0.0.1", f"{A}", TRUSTED) == A  # IPv4-mapped loopback is loopback
-    assert client_address("10.1.2.3", f"{B}", ["10.0.0.0/8"]) == B  # a trusted ingress network
-    assert client_address("", None, TRUSTED) == ""
+def test_only_the_proxy_names_the_client():
+    assert client_address(A, B, peer_is_forwarder=False) == A  # a client's own header is not believed
+    assert client_address("127.0.0.1", f"{B}, {A}", True) == A  # the proxy appended A; B is A's claim
+    assert client_address("127.0.0.1", f"{B}, {A}", False) == "127.0.0.1"  # a local process, not the proxy
+    assert client_address("127.0.0.1", None, True) == "127.0.0.1"
+    assert client_address("127.0.0.1", f"{A}, not-an-address", True) == "127.0.0.1"
+    assert client_address("::ffff:10.0.0.1", None, False) == "10.0.0.1"
+    assert client_address("", None, False) == ""
+
+
+def test_proxies_in_front_are_believed_only_when_listed():
+    ingress = ["10.0.0.0/8"]
+    assert client_address("127.0.0.1", f"{B}, 10.0.0.5", True) == "10.0.0.5"
+    assert client_address("127.0.0.1", f"{A}, {B}, 10.0.0.5", True, ingress) == B
+    assert client_address("10.1.2.3", B, False, ingress) == B  # a peer at a listed address forwards too
+    assert client_address("127.0.0.1", f"{B}, {A}", False, ingress) == "127.0.0.1"
+
+
+def test_the_peer_is_checked_by_process_not_by_address(tmp_path):
+    """Two processes connect from 127.0.0.1; only the one named in the pid file is the forwarder."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2)
+        code = "import socket, sys, time; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); time.sleep(30)"
+        children = [subprocess.Popen([sys.executable, "-c", code, str(listener.getsockname()[1])])
+                    for _ in range(2)]
+        try:
+            accepted = [listener.accept()[0] for _ in children]
+            pid_file = tmp_path / "proxy.pid"
+            for conn in accepted:
+                peer = conn.getpeername()
+                inode = socket_inode(peer, conn.getsockname())
+                assert inode is not None
+                owner = next(c for c in children if owned_by(inode, [c.pid]))
+                assert not owned_by(inode, [os.getpid()])  # our end is another socket
+                pid_file.write_text(str(owner.pid))
+                request = SimpleNamespace(connection=SimpleNamespace(
+                    context=SimpleNamespace(address=peer), stream=SimpleNamespace(socket=conn)))
+                assert peer_is_one_of(request, [str(pid_file)])
+                other = next(c for c in children if c is not owner)
+                pid_file.write_text(str(other.pid))
+                assert not peer_is_one_of(request, [str(pid_file)])
+                conn.close()
+        finally:
+            for c in children:
+                c.kill()
+                c.wait()
 
 
 def test_back_off_doubles_up_to_its_cap():
@@ -62,10 +104,10 @@ def auth_db(tmp_path):
     engine.dispose()
 
 
-def from_address(address: str, peer: str = "127.0.0.1"):
-    """A stand-in for the hub's request handler: a request from ``peer`` naming ``address``."""
-    request = SimpleNamespace(remote_ip=peer, headers={"X-Forwarded-For": address},
-                              connection=SimpleNamespace(context=SimpleNamespace(_orig_remote_ip=peer)))
+def from_address(address: str):
+    """A stand-in for the hub's request handler: a request from a client at ``address``."""
+    request = SimpleNamespace(remote_ip=address, headers={},
+                              connection=SimpleNamespace(context=SimpleNamespace(_orig_remote_ip=address)))
     return SimpleNamespace(request=request)
 
 
@@ -142,36 +184,64 @@ def test_quiet_addresses_are_forgotten(auth_db):
 # through the platform: the hub's proxy, the kqi login API and the hub's own token API ------------------
 
 
-def kqi_login(platform, user, password, address, **headers):
-    return requests.post(platform.api_base + "/account/login", json={"userName": user, "password": password},
-                         headers={"X-Forwarded-For": address, **headers}, timeout=60)
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from one local address (any 127.x.y.z reaches 127.0.0.1 on Linux)."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
-def hub_token(platform, user, password, address):
-    return requests.post(f"{platform.url}/hub/api/users/{user}/tokens", headers={"X-Forwarded-For": address},
-                         json={"auth": {"username": user, "password": password}, "note": "lockout test"},
-                         timeout=60)
+def client_at(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", FromAddress(address))
+    return session
+
+
+def kqi_login(client, base, name, password, **headers):
+    return client.post(base + "/services/kqi/api/v2/account/login", json={"userName": name, "password": password},
+                       headers=headers, timeout=60)
+
+
+def hub_token(client, base, name, password, **headers):
+    return client.post(f"{base}/hub/api/users/{name}/tokens", headers=headers,
+                       json={"auth": {"username": name, "password": password}, "note": "lockout test"}, timeout=60)
+
+
+def lock_rows(platform, name) -> dict:
+    with sqlite3.connect(platform.state_dir + "/kqi.sqlite") as conn:
+        rows = conn.execute("SELECT f.source_address, f.locks, f.locked_until, f.last_failure_at "
+                            "FROM login_failures f JOIN users ON users.id = f.user_id WHERE users.name = ?",
+                            (name,)).fetchall()
+    return {r[0]: (r[1], datetime.fromisoformat(r[2]) - datetime.fromisoformat(r[3]) if r[2] else None)
+            for r in rows}
 
 
 @pytest.mark.platform
 def test_five_failures_from_one_address_do_not_lock_the_user_out_elsewhere(platform, new_tenant, new_user):
     user = new_user([{"id": new_tenant()["id"]}])
     name, password = user["name"], user["password"]
-    for _ in range(5):  # the attacker at A, claiming B's address in X-Real-Ip
-        assert kqi_login(platform, name, "wrong-guess", A, **{"X-Real-Ip": B}).status_code == 401
-    # the user at B logs in, through the kqi API and the hub's own token API
-    r = kqi_login(platform, name, password, B)
+    attacker, victim, local = client_at("127.0.0.2"), client_at("127.0.0.3"), client_at("127.0.0.1")
+    port = int(platform.url.rsplit(":", 1)[1])
+    hub_direct, service_direct = f"http://127.0.0.1:{port + 1}", f"http://127.0.0.1:{port + 3}"
+    framing = {"X-Forwarded-For": "127.0.0.3", "X-Real-Ip": "127.0.0.3"}
+    for _ in range(5):  # the attacker, through the proxy, claiming the victim's address
+        assert kqi_login(attacker, platform.url, name, "wrong-guess", **framing).status_code == 401
+    for _ in range(5):  # a local process straight to the hub's port and to the service's, claiming it too
+        assert hub_token(local, hub_direct, name, "wrong-guess", **framing).status_code == 403
+        assert kqi_login(local, service_direct, name, "wrong-guess", **framing).status_code == 401
+    # the user at 127.0.0.3 logs in, through the kqi API and the hub's own token API
+    r = kqi_login(victim, platform.url, name, password)
     assert r.status_code == 200, r.text
-    assert hub_token(platform, name, password, B).status_code == 201
-    # A is locked out, even with the right password, on both ways in
-    assert kqi_login(platform, name, password, A).status_code == 401
-    assert hub_token(platform, name, password, A).status_code == 403
-    # with back-off: the first lock lasts lockout_seconds (60 s), the next ones twice the one before
-    with sqlite3.connect(platform.state_dir + "/kqi.sqlite") as conn:
-        locks, until, last = conn.execute(
-            "SELECT f.locks, f.locked_until, f.last_failure_at FROM login_failures f JOIN users ON users.id = user_id "
-            "WHERE users.name = ? AND source_address = ?", (name, A)).fetchone()
-        assert conn.execute("SELECT COUNT(*) FROM login_failures JOIN users ON users.id = user_id "
-                            "WHERE users.name = ? AND source_address = ?", (name, B)).fetchone() == (0,)
-    assert locks == 1
-    assert datetime.fromisoformat(until) - datetime.fromisoformat(last) == timedelta(seconds=60)
+    assert hub_token(victim, platform.url, name, password).status_code == 201
+    # the attacker's address is locked out, even with the right password, on both ways in
+    assert kqi_login(attacker, platform.url, name, password).status_code == 401
+    assert hub_token(attacker, platform.url, name, password).status_code == 403
+    # with back-off: the first lock lasts lockout_seconds (60 s), each next one twice the one before
+    rows = lock_rows(platform, name)
+    assert rows["127.0.0.2"] == (1, timedelta(seconds=60)) and rows["127.0.0.1"][0] == 1
+    assert "127.0.0.3" not in rows

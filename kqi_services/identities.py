@@ -19,6 +19,7 @@ undone by a request that raced it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -77,6 +78,7 @@ class IdentityCache(Configurable):
         self.hub_auth = hub_auth
         self.hub_api = hub_api
         self._answers: dict[str, _Answer] = {}
+        self._pending: dict[str, asyncio.Future] = {}
         self._generation = 0
 
     @classmethod
@@ -89,16 +91,31 @@ class IdentityCache(Configurable):
         return cache
 
     def forget(self) -> None:
-        """Drop every answer, and any answer still on its way."""
+        """Drop every answer, and any answer still on its way (later requests ask the hub anew)."""
         self._answers.clear()
+        self._pending.clear()
         self._generation += 1
 
     async def identify(self, token: str, *, fresh: bool = False) -> dict | None:
-        """The hub's user model for ``token`` (with ``token_id``), or None when the hub refuses it."""
+        """The hub's user model for ``token`` (with ``token_id``), or None when the hub refuses it.
+
+        Concurrent requests with the same token share one question to the hub.
+        ``fresh`` asks the hub again whatever is cached.
+        """
         key = token_hash(token)
         known = self._answers.get(key)
         if not fresh and known is not None and known.usable(self.revalidate_seconds, time.monotonic(), time.time()):
             return known.model
+        pending = None if fresh else self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask_hub(token, key, known))
+            if not fresh:
+                self._pending[key] = pending
+                pending.add_done_callback(lambda done: self._pending.pop(key, None)
+                                          if self._pending.get(key) is done else None)
+        return await asyncio.shield(pending)
+
+    async def _ask_hub(self, token: str, key: str, known: _Answer | None) -> dict | None:
         generation = self._generation
         model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False)
         expires_at, token_id = None, None

@@ -117,3 +117,13 @@ async def test_an_answer_ends_with_the_token():
     await asyncio.sleep(0.35)
     hub.valid = False  # the hub refuses expired tokens
     assert await cache.identify("t") is None and hub.asked == 2
+
+
+async def test_concurrent_requests_with_one_token_ask_the_hub_once():
+    hub = FakeHub()
+    cache = IdentityCache(hub, hub)
+    hub.release.clear()
+    answers = asyncio.gather(*(cache.identify("t") for _ in range(20)))
+    await asyncio.sleep(0.01)
+    hub.release.set()
+    assert all(a is not None for a in await answers) and hub.asked == 1

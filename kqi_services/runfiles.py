@@ -121,14 +121,16 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = ctypes.CDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
 _openat2_works: bool | None = None if SYS_OPENAT2 else False
 
 
 def openat2(dir_fd: int, path: bytes, flags: int) -> int:
     """openat2(2) of ``path`` below ``dir_fd`` with ``RESOLVE`` (never through a symlink); OSError on failure."""
     how = _OpenHow(flags, 0, RESOLVE)
-    fd = _libc.syscall(SYS_OPENAT2, dir_fd, path, ctypes.byref(how), ctypes.sizeof(how))
+    fd = _syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dir_fd), ctypes.c_char_p(path), ctypes.byref(how),
+                  ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), path)

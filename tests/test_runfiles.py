@@ -5,6 +5,7 @@ replaces it on kernels before 5.6.
 """
 
 import ctypes
+import errno
 import io
 import os
 import socket
@@ -233,3 +234,21 @@ def test_walk_does_not_go_deeper_than_its_depth(tmp_path):
     with RunTree(str(out)) as tree:
         items = [(display_path(p), e.kind) for p, e, _ in tree.walk(max_depth=3)]
     assert ("/d/d/d/d", "too-deep") in items and ("/y", "file") in items
+
+
+def test_openat2_itself_refuses_symlinks_and_escapes(tmp_path):
+    if not runfiles.has_openat2():
+        pytest.skip("this kernel has no openat2")
+    (tmp_path / "out" / "d").mkdir(parents=True)
+    (tmp_path / "out" / "link").symlink_to(tmp_path)
+    root = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.close(runfiles.openat2(root, b"d", runfiles.DIR_FLAGS))
+        refused = {errno.ELOOP, errno.ENOTDIR}  # a symlink as the leaf: O_NOFOLLOW | O_DIRECTORY says ENOTDIR
+        for path, codes in ((b"link", refused), (b"link/out", refused), (b"../out", {errno.EXDEV}),
+                            (str(tmp_path).encode(), {errno.EXDEV})):
+            with pytest.raises(OSError) as caught:
+                runfiles.openat2(root, path, runfiles.DIR_FLAGS)
+            assert caught.value.errno in codes, path
+    finally:
+        os.close(root)

@@ -44,7 +44,7 @@ def parse_expiry(value) -> float | None:
 @dataclass
 class _Answer:
     model: dict | None
-    checked_at: float  # time.monotonic() of the hub's answer
+    checked_at: float  # time.monotonic() when the hub was asked
     expires_at: float | None  # epoch seconds of the token's expiry, None: never
     token_id: str | None
 
@@ -116,7 +116,7 @@ class IdentityCache(Configurable):
         return await asyncio.shield(pending)
 
     async def _ask_hub(self, token: str, key: str, known: _Answer | None) -> dict | None:
-        generation = self._generation
+        generation, asked_at = self._generation, time.monotonic()
         model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False)
         expires_at, token_id = None, None
         if model and model.get("kind", "user") == "user" and model.get("token_id"):
@@ -130,7 +130,8 @@ class IdentityCache(Configurable):
         if expires_at is not None and time.time() >= expires_at:
             model = None
         if generation == self._generation:
-            self._store(key, _Answer(model, time.monotonic(), expires_at, token_id))
+            # aged from the question, so the answer is never reused past revalidate_seconds after the hub gave it
+            self._store(key, _Answer(model, asked_at, expires_at, token_id))
         return model
 
     async def _token_expiry(self, user_name: str, token_id: str) -> tuple[bool, float | None]:

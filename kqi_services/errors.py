@@ -27,3 +27,9 @@ class NotFound(KqiError):
 
 class Conflict(KqiError):
     status = 409
+
+
+class Unavailable(KqiError):
+    """What the platform cannot offer on this host (a missing sandbox tool, say)."""
+
+    status = 503

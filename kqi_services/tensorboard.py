@@ -20,8 +20,9 @@ that sees the host's ``/usr`` and ``/etc``, the Python it runs with and the
 outputs, read-only, and nothing of the service's state: TensorBoard's
 plugins open paths named inside the logs (the projector's config, for one),
 and symlinks in an output resolve inside the sandbox. Without bubblewrap it
-runs unsandboxed over a directory of symlinks to the outputs, with a warning
-in the service log.
+does not start (503): unsandboxed, over a directory of symlinks to the
+outputs, it would follow a run's symlinks to the host's files; only an admin's
+``sandbox = "none"`` runs it so.
 
 Lifecycle: ``Pending`` until it serves, ``Running``, ``Failed`` when it ended
 on its own (its log tail says why); ``stop`` kills its process group.
@@ -50,6 +51,7 @@ from dataclasses import dataclass, field
 from traitlets import Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from .errors import Unavailable
 from .executor.netns import NetworkUnavailable, PortForward, PrivateNetwork, Relay
 from .executor.sandbox import bwrap_argv, probe_host
 from .executor.spec import DEFAULT_PATH, Mount, RunSpec
@@ -193,7 +195,10 @@ class TensorBoardManager(Configurable):
     sandbox = Enum(
         ["auto", "bwrap", "none"], "auto",
         help="""How TensorBoard is isolated: `bwrap` (a bubblewrap sandbox that sees only the outputs
-        it shows, the Python it runs with, /usr and /etc), `none`, or `auto` (bwrap when installed).""",
+        it shows, the Python it runs with, /usr and /etc; `auto` is the same), or `none` (unsandboxed,
+        over symlinks to the outputs: it follows symlinks a run leaves there, so it can show host
+        files — only for hosts without tenants to keep apart). Without bubblewrap, `auto` refuses
+        to start TensorBoards.""",
     ).tag(config=True)
 
     command = List(
@@ -299,10 +304,9 @@ class TensorBoardManager(Configurable):
             argv = tensorboard_argv(self.command, LOGDIR, path_prefix, PRIVATE_PORT if own_network else 0)
             spec = sandbox_spec(training_id, sources, argv, forward if own_network else None)
             return bwrap_argv(spec, layout, tuple(self.extra_ro_paths))
-        if self.sandbox == "bwrap":
-            raise RuntimeError("bubblewrap (bwrap) is not installed; set TensorBoardManager.sandbox = 'none'")
-        if self.sandbox == "auto":
-            log.warning("bubblewrap is not installed: TensorBoard of training %d runs unsandboxed", training_id)
+        if self.sandbox != "none":  # unsandboxed it would follow a run's symlinks to the host's files
+            raise Unavailable("TensorBoard needs bubblewrap (apt-get install bubblewrap), which this host lacks; "
+                              "an admin may set TensorBoardManager.sandbox = 'none' to run it unsandboxed")
         links = os.path.join(work_dir, "logs")
         os.mkdir(links)
         for s in sources:

@@ -387,6 +387,12 @@ def test_a_run_reaches_only_its_forwards_never_the_hosts_other_loopback_listener
         ex.start(RunSpec(private, probe, forwards=[PortForward("out", port, f"127.0.0.1:{port}")]))
         for run_id in (host, lone, private):
             wait_finished(ex, run_id)
+        service.settimeout(2)
+        peers = {service.accept()[1][0] for _ in range(2)}  # the host run's and the private run's
+    from kqi_services.executor.netns import loopback_source
+
+    # the relay connects from an address of the run's own, so the service can tell runs apart
+    assert peers == {"127.0.0.1", loopback_source(ex.run_dir(private))}
     assert f"reached {port}" in read(ex.log_path(host)) and f"reached {other}" in read(ex.log_path(host))
     lone_log = read(ex.log_path(lone))
     assert f"refused {port}" in lone_log and f"refused {other}" in lone_log

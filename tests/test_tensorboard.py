@@ -356,3 +356,36 @@ time.sleep(60)
     while _cmdline(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _cmdline(child)
+
+
+def test_without_bubblewrap_auto_refuses_rather_than_follow_a_runs_symlinks(tmp_path, monkeypatch):
+    import kqi_services.tensorboard as tb
+    from kqi_services.errors import Unavailable
+    from kqi_services.executor.sandbox import HostLayout
+
+    monkeypatch.setattr(tb, "probe_host", lambda: HostLayout(bwrap=""))
+    manager = TensorBoardManager(str(tmp_path / "tb"), "/x/")
+    with pytest.raises(Unavailable, match="needs bubblewrap"):
+        manager.start(7, 1, [LogSource(7, "r", str(tmp_path))], 60)
+    assert manager.get(7) is None
+
+
+@pytest.mark.platform
+def test_a_tensorboard_listens_only_in_a_network_of_its_own(platform, lab):
+    """No port of it on the host: the service reaches it through a unix socket in its state."""
+    import stat
+
+    from test_network_isolation import listening_sockets
+
+    run = train_with_events(lab)
+    board = lab["api"].put(f"/training/{run['id']}/tensorboard", {}).json()
+    assert board["status"] == "Running"
+    (pid,) = tensorboard_pids(run["id"])[:1]
+    own = listening_sockets(pid)
+    assert own and not own & listening_sockets()  # none of its sockets is one of the host's
+    sock = os.path.join(platform.state_dir, "tensorboard", str(run["id"]), "tensorboard.sock")
+    assert stat.S_ISSOCK(os.stat(sock).st_mode)
+    assert os.stat(os.path.dirname(sock)).st_mode & 0o077 == 0  # only the service may connect
+    page = requests.get(platform.url + board["url"], headers={"Authorization": f"Bearer {lab['api'].token}"},
+                        timeout=30)
+    assert page.status_code == 200 and "TensorBoard" in page.text

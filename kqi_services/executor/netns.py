@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
+import hashlib
 import logging
 import os
 import socket
@@ -192,12 +193,28 @@ def start_outside_network(network: PrivateNetwork, slirp4netns: str) -> subproce
             os.close(ready_w)
 
 
-class Relay:
-    """Relays the forwards of one run's namespace in a thread of its own (asyncio)."""
+def loopback_source(name: str) -> str:
+    """An address of 127.0.0.0/8 (all loopback on Linux) that stands for one run, never 127.0.0.1.
 
-    def __init__(self, network: PrivateNetwork, forwards: list[PortForward]):
+    The relay connects from it, so what the service sees of a run's requests
+    (its log, a login lockout's source address) is that run's, not every run's.
+    """
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:3], "big")
+    a, b, c = digest >> 16, (digest >> 8) & 255, digest & 255
+    return f"127.{a}.{b}.{c}" if (a, b, c) != (0, 0, 1) and c not in (0, 255) else f"127.{a}.{b}.2"
+
+
+class Relay:
+    """Relays the forwards of one run's namespace in a thread of its own (asyncio).
+
+    Args:
+        source: the loopback address ``out`` connections to the host come from (``loopback_source``).
+    """
+
+    def __init__(self, network: PrivateNetwork, forwards: list[PortForward], source: str = ""):
         self.network = network
         self.forwards = forwards
+        self.source = source
         self._listeners: list[tuple[PortForward, socket.socket]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -266,6 +283,8 @@ class Relay:
         if forward.direction == "out":
             family, address = host_address(forward.host)
             sock = socket.socket(family, socket.SOCK_STREAM)
+            if self.source and family == socket.AF_INET and address[0].startswith("127."):
+                sock.bind((self.source, 0))
         else:
             sock, address = self.network.socket(), ("127.0.0.1", forward.port)
         sock.setblocking(False)

@@ -41,7 +41,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from .cgroups import RunCgroup, is_zombie_or_gone
-from .netns import NetworkUnavailable, PrivateNetwork, Relay, start_outside_network
+from .netns import NetworkUnavailable, PrivateNetwork, Relay, loopback_source, start_outside_network
 from .sandbox import (OUTSIDE_RESOLV_CONF, RESOLV_CONF, SandboxUnavailable, bwrap_invocation, probe_host,
                       sandbox_command, unshare_environment)
 from .spec import DEFAULT_PATH, RunSpec
@@ -195,7 +195,7 @@ class Supervisor:
         except NetworkUnavailable as e:
             self.notes.append(f"a network namespace of its own ({e}): the run shares the host's network")
             return replace(spec, network="host")
-        relay = Relay(self.network, spec.forwards)
+        relay = Relay(self.network, spec.forwards, loopback_source(spec.run_dir or spec.run_id))
         relay.bind()
         relay.start()
         if spec.network == "outside":

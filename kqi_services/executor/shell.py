@@ -14,8 +14,9 @@ init keeps the host's root). The target is that command — the first child
 whose root is not the host's; never the init, which under bubblewrap holds
 an unfinished root (the host's under ``/oldroot``) until it forks the
 command — and the shell enters all of its namespaces that differ from the
-service's (user, cgroup, IPC, UTS, net, time, PID,
-mount; with ``--share-net`` the network is the host's anyway) and its root.
+service's (net, user, cgroup, IPC, UTS, time, PID,
+mount: the network first, as the run's own network namespace belongs to the
+host's user namespace) and its root.
 
 How it starts: the service opens the target's namespace files and root as
 descriptors, checks that the target is still the same process (start time),
@@ -25,7 +26,7 @@ fails) and runs ``python -m kqi_services.executor.shell CONFIG_FD`` with the
 descriptors and the terminal as stdin/stdout/stderr. That helper writes its
 own pid to the run's ``cgroup.procs`` files first (so it and everything it
 starts are counted against the run's limits and die with a halt), enters
-the namespaces (user first), ``chroot``s to the target's root, closes every
+the namespaces (the network, then the user's), ``chroot``s to the target's root, closes every
 other descriptor and forks: the child — in the run's PID namespace — makes
 itself a session leader with the terminal as its controlling terminal, drops
 every capability (bounding, inheritable and ambient sets) and sets
@@ -68,8 +69,10 @@ from .cgroups import is_zombie_or_gone
 from .spec import DEFAULT_PATH
 
 MODULE = "kqi_services.executor.shell"
-# user first: it gives the rights to enter the namespaces it owns
-NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "time", "pid", "mnt")
+# the network first: a run's own network namespace belongs to the host's user namespace (its supervisor
+# made it), where the shell may no longer act once it is in the sandbox's; then the user namespace,
+# which gives the rights to enter the namespaces it owns
+NAMESPACES = ("net", "user", "cgroup", "ipc", "uts", "time", "pid", "mnt")
 MARKER_VAR = "KQI_SHELL_ID"
 DROPPED_VARS = ("COLUMNS", "LINES")
 DEFAULT_TERM = "xterm-256color"

@@ -30,7 +30,7 @@ import requests
 from conftest import Api, Platform, _process_tree, require_or_skip, unique, wait_until
 from kqi_services.executor import LocalExecutor, Mount, RunSpec
 from kqi_services.executor.cgroups import choose_hierarchies, probe_hierarchies
-from kqi_services.executor.supervisor import supervisor_pid
+from kqi_services.executor.supervisor import read_json, supervisor_pid
 from test_data_api import upload
 from test_training_api import submit, wait_for
 
@@ -109,6 +109,7 @@ def run_processes(platform: Platform, run_id: int) -> dict[int, str]:
     key = f"training-{run_id}"
     dirs = (os.path.join(platform.state_dir, "executor", key), os.path.join(platform.state_dir, "runs", key))
     supervisor = supervisor_pid(dirs[0])
+    running = read_json(os.path.join(dirs[0], "running.json")) or {}
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit() or not alive(int(name)):
@@ -116,11 +117,21 @@ def run_processes(platform: Platform, run_id: int) -> dict[int, str]:
         pid, args = int(name), cmdline(int(name))
         if pid == supervisor:
             found[pid] = "supervisor"
-        elif any(a == d or a.startswith(d + "/") for a in args for d in dirs):
-            found[pid] = "sandbox"
         elif environ(pid).get("TRAINING_ID") == str(run_id) and "KQI_TOKEN" in environ(pid):
             found[pid] = "run"
+        # bubblewrap (its paths are in a descriptor, not its command line) and its init, or the fallback's
+        elif pid == running.get("sandbox_pid") or parent_pid(pid) == running.get("sandbox_pid") or any(
+                a == d or a.startswith(d + "/") for a in args for d in dirs):
+            found[pid] = "sandbox"
     return found
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def answering(api: Api, run_id: int):

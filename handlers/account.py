@@ -37,7 +37,8 @@ class LoginHandler(APIHandler):
 
     async def post(self):
         body = v.require_object(self.get_json_body())
-        name = v.string(body, "userName", required=True, max_length=255).lower()
+        # a name the hub could never have (a `/` would change the hub API path it is sent in)
+        name = v.string(body, "userName", required=True, max_length=255, pattern=v.USER_NAME).lower()
         password = v.field(body, "password", str, required=True)
         tenant_id = v.integer(body, "tenantId")
         lifetime = token_lifetime(

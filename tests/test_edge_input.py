@@ -215,8 +215,6 @@ def test_user_names_with_a_slash_are_400_on_the_admin_user_api(admin):
     assert "a/b" not in names(admin, "/admin/users")
 
 
-@pytest.mark.xfail(strict=True, reason="handlers/account.py (not edited here) must check userName with "
-                                       "v.USER_NAME before asking the hub; today the hub's 404 becomes a 502")
 def test_login_names_with_a_slash_are_400(platform):
     assert "userName" in refused(platform.api().post("/account/login", {"userName": "a/b", "password": "x"}))
 

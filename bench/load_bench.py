@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -270,6 +271,18 @@ def report(rec: Recorder, uploads: list[float], wall: float, args, loads, cpu: d
     print("  CPU during the run: " + ", ".join(f"{name} {s:.1f} s ({100 * s / wall:.0f}%)" for name, s in cpu.items()))
 
 
+def hub_token_checks(log: str) -> None:
+    """The service's token questions to the hub during the load, as the hub's access log times them."""
+    marker = re.compile(r"GET /hub/api/(user|users/[^/ ]+/tokens/[^/ ?]+) .*?([0-9.]+)ms$")
+    times = defaultdict(list)
+    for line in log.splitlines():
+        m = marker.search(line)
+        if m:
+            times["GET /user" if m[1] == "user" else "GET /users/NAME/tokens/ID"].append(float(m[2]))
+    for what, ms in times.items():
+        print(f"  hub {what} (token checks): {len(ms)}, hub-side p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -291,11 +304,19 @@ def main() -> None:
         before = {name: cpu_seconds(pids) for name, pids in procs.items()}
         before["this client"] = time.process_time()
         loads = [os.getloadavg()]
+        log_start = len(platform.log())
         rec, uploads, wall = asyncio.run(drive(platform.api_base, seeded, args))
         loads.append(os.getloadavg())
         cpu = {name: cpu_seconds(pids) - before[name] for name, pids in procs.items()}
         cpu["this client"] = time.process_time() - before["this client"]
         report(rec, uploads, wall, args, loads, cpu)
+        hub_token_checks(platform.log()[log_start:])
+        if sum(rec.errors.values()):
+            problems = [line for line in platform.log()[log_start:].splitlines()
+                        if line.startswith(("[E", "[W")) or "Error" in line]
+            print(f"  the platform's log during the load has {len(problems)} error/warning lines; the first:")
+            for line in problems[:40]:
+                print("    " + line[:300])
         if args.keep:
             input("platform kept up; Enter stops it ")
     finally:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from http.client import responses
 from urllib.parse import urlparse
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import joinedload
 from tornado import web
 from tornado.log import app_log
 
@@ -24,7 +26,7 @@ from kqi_services.hubapi import HubAPIError
 from kqi_services.identities import IdentityCache
 from kqi_services.listing import Page, count
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
-from kqi_services.orm import StorageEndpoint, Tenant, TokenTenant, User, utcnow
+from kqi_services.orm import Membership, StorageEndpoint, Tenant, TokenTenant, User, utcnow
 from kqi_services.tokens import RUN_TOKEN_PREFIX, run_token_owner, token_hash
 
 
@@ -116,15 +118,26 @@ class APIHandler(web.RequestHandler):
             raise Forbidden("This token may not use the kqi service")
         if via_cookie and self.request.method not in ("GET", "HEAD"):
             self.check_same_origin()
-        user = User.find_by_name(self.db, model["name"])
+        digest = token_hash(token)
+        user, binding = self.find_caller(model["name"], digest)
         if user is None:
             # a deleted user's token may still be in the identity cache: ask again
             model = await self.identities.identify(token, fresh=True)
             if not model:
                 raise Unauthorized("The token is invalid or has expired; log in again")
             user = await self.provision(model["name"])
-        digest = token_hash(token)
-        return Principal(user, self.bound_tenant(user, digest), token, digest, via_cookie)
+            binding = self.db.get(TokenTenant, digest)
+        return Principal(user, self.tenant_of(user, binding), token, digest, via_cookie)
+
+    def find_caller(self, name: str, digest: str) -> tuple[User | None, TokenTenant | None]:
+        """The kqi user of ``name`` (memberships and their tenants loaded) and the token's binding, in one query."""
+        row = self.db.execute(
+            select(User, TokenTenant)
+            .outerjoin(TokenTenant, TokenTenant.token_hash == digest)
+            .where(User.name == name.lower())
+            .options(joinedload(User.memberships).joinedload(Membership.tenant))
+        ).unique().all()  # all rows: first() would cut the joined memberships short
+        return (row[0][0], row[0][1]) if row else (None, None)
 
     @property
     def identities(self) -> IdentityCache:
@@ -151,8 +164,11 @@ class APIHandler(web.RequestHandler):
         return user
 
     def bound_tenant(self, user: User, digest: str) -> Tenant | None:
-        """The tenant the token is bound to, else the user's default tenant."""
-        row = self.db.get(TokenTenant, digest)
+        """The tenant the token of hash ``digest`` is bound to, else the user's default tenant."""
+        return self.tenant_of(user, self.db.get(TokenTenant, digest))
+
+    def tenant_of(self, user: User, row: TokenTenant | None) -> Tenant | None:
+        """The tenant of the token binding ``row`` while it holds, else the user's default tenant."""
         if (
             row is not None
             and row.user_id == user.id

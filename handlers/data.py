@@ -60,8 +60,9 @@ class DataListHandler(DataBase):
 class DataHandler(DataBase):
     def get(self, data_id):
         data = self.find(data_id)
-        self.write_json({**data_model(data), "fileNames": [f.file_name for f in data.files],
-                         "parent": None, "children": []})
+        # names only, not DataFile objects, in the order of data.files
+        names = self.db.scalars(select(DataFile.file_name).where(DataFile.data_id == data.id).order_by(DataFile.id))
+        self.write_json({**data_model(data), "fileNames": list(names), "parent": None, "children": []})
 
     def put(self, data_id):
         data = core.update_data(self.db, self.find(data_id), self.get_json_body(), self.actor)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 from kqi_services import datasets as core
 from kqi_services import validation as v
 from kqi_services.apimodels import data_model, dataset_model
@@ -37,7 +40,8 @@ class DatasetHandler(DatasetBase):
     def get(self, dataset_id):
         dataset = self.find(dataset_id)
         groups = core.entries_by_type(self.db, dataset)
-        data = {d.id: d for d in self.db.query(Data).filter(Data.id.in_({i for ids in groups.values() for i in ids}))}
+        ids = {i for ids in groups.values() for i in ids}
+        data = {d.id: d for d in self.db.scalars(select(Data).where(Data.id.in_(ids)).options(selectinload(Data.tags)))}
         model = {**dataset_model(dataset), "isLocked": dataset.is_locked, "entries": {}, "flatEntries": []}
         for type_name, ids in groups.items():
             items = [data_model(data[i]) for i in ids]

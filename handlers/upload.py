@@ -84,6 +84,9 @@ class UploadCompleteHandler(APIHandler):
         if upload.completed_at is not None:
             raise Conflict(f"Upload {upload_id} is already complete")
         store = self.store_for(tenant)
+        # no transaction (and no pooled connection) is held while the store assembles and flushes;
+        # the store's own marker lets only one complete of an upload through
+        self.db.commit()
         stored = await asyncio.get_running_loop().run_in_executor(
             None, store.complete_upload, key, upload_id, etags, upload.part_count
         )

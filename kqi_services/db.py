@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -25,9 +25,21 @@ class DatabaseSchemaMismatch(Exception):
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys on and a WAL journal."""
+    """An engine for ``url``; SQLite gets foreign keys on, a WAL journal and a pool that never waits.
+
+    The service runs its handlers on one event loop thread, and a request's
+    session keeps its connection while the handler awaits (the hub, a worker
+    thread). A pool that makes a checkout wait for a free connection would
+    block that thread, and with it every handler that could give one back:
+    50 clients stalled the service for the pool's whole 30 s timeout. An
+    SQLite connection to a file costs little, so a file database gets as many
+    as are asked for at once (the first ``pool_size`` of them kept for reuse).
+    """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        if make_url(url).database not in (None, "", ":memory:"):
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", -1)
     engine = create_engine(url, future=True, **kwargs)
     if url.startswith("sqlite"):
 

@@ -121,16 +121,22 @@ def seed(platform, args, workdir: str) -> dict:
 
 
 class Recorder:
-    def __init__(self):
+    def __init__(self, settle_seconds: float):
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.samples: dict[str, str] = {}
+        #: latencies of the requests begun once every client has had ``settle_seconds`` to log its token in
+        self.settled: list[float] = []
+        self.settled_after = time.perf_counter() + settle_seconds
 
-    def ok(self, op: str, seconds: float) -> None:
+    def ok(self, op: str, started: float) -> None:
+        seconds = time.perf_counter() - started
         self.latencies[op].append(seconds)
+        if started >= self.settled_after:
+            self.settled.append(seconds)
 
-    def error(self, op: str, seconds: float, what: str) -> None:
-        self.latencies[op].append(seconds)
+    def error(self, op: str, started: float, what: str) -> None:
+        self.ok(op, started)
         self.errors[op] += 1
         self.samples.setdefault(op, what[:300])
 
@@ -140,14 +146,13 @@ async def call(session, rec: Recorder, op: str, method: str, url: str, expect=(2
     try:
         async with session.request(method, url, **kw) as resp:
             body = await resp.read()
-            elapsed = time.perf_counter() - start
             if resp.status not in expect:
-                rec.error(op, elapsed, f"{resp.status} {body[:200]!r}")
+                rec.error(op, start, f"{resp.status} {body[:200]!r}")
                 return None
-            rec.ok(op, elapsed)
+            rec.ok(op, start)
             return resp, body
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-        rec.error(op, time.perf_counter() - start, f"{type(e).__name__}: {e}")
+        rec.error(op, start, f"{type(e).__name__}: {e}")
         return None
 
 
@@ -200,7 +205,7 @@ async def small_upload(s, parts, rec, api, name, payload, data_id) -> bool:
 
 
 async def drive(api: str, seeded: dict, args) -> tuple[Recorder, list[float], float]:
-    rec, uploads = Recorder(), []
+    rec, uploads = Recorder(args.settle), []
     start = time.perf_counter()
     deadline = start + args.seconds
     await asyncio.gather(*(client(n, api, token, seeded, args.upload_bytes, deadline, rec, uploads)
@@ -246,16 +251,18 @@ def report(rec: Recorder, uploads: list[float], wall: float, args, loads, cpu: d
     errors = sum(rec.errors.values())
     every = [x for v in rec.latencies.values() for x in v]
 
-    def line(name, values, errs):
+    def line(name, values, errs, seconds=wall):
         ms = [x * 1000 for x in values]
-        return (f"  {name:<18} {len(values):7d} {len(values) / wall:8.1f} {pct(ms, 50):8.1f} {pct(ms, 95):8.1f} "
-                f"{pct(ms, 99):8.1f} {max(ms):8.1f} {errs:6d}")
+        return (f"  {name:<18} {len(values):7d} {len(values) / seconds:8.1f} {pct(ms, 50):8.1f} {pct(ms, 95):8.1f} "
+                f"{pct(ms, 99):8.1f} {max(ms):8.1f} {errs:>6}")
 
     print(f"{args.clients} clients x {args.seconds} s through the proxy ({args.data} data, {args.datasets} datasets, "
           f"{args.trainings} trainings, {args.upload_bytes}-byte uploads), {os.cpu_count()} cores")
     print(f"  {'operation':<18} {'requests':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8} {'errors':>6}")
     print(line("all", every, errors))
+    if rec.settled:
+        print(line(f"all after {args.settle:g} s", rec.settled, "", wall - args.settle))
     for op in [o for o, _ in MIX if o != "upload"] + list(UPLOAD_STEPS):
         if rec.latencies.get(op):
             print(line(op, rec.latencies[op], rec.errors.get(op, 0)))
@@ -269,6 +276,32 @@ def report(rec: Recorder, uploads: list[float], wall: float, args, loads, cpu: d
     print(f"  load average before {loads[0][0]:.2f} {loads[0][1]:.2f} {loads[0][2]:.2f}, "
           f"after {loads[1][0]:.2f} {loads[1][1]:.2f} {loads[1][2]:.2f}")
     print("  CPU during the run: " + ", ".join(f"{name} {s:.1f} s ({100 * s / wall:.0f}%)" for name, s in cpu.items()))
+
+
+SERVICE_OPS = [  # (operation, method, path under the API) as the service's access log names them
+    ("list_data", "GET", re.compile(r"/data\?")), ("get_data", "GET", re.compile(r"/data/[0-9]+$")),
+    ("list_datasets", "GET", re.compile(r"/datasets\?")), ("get_dataset", "GET", re.compile(r"/datasets/[0-9]+$")),
+    ("list_trainings", "GET", re.compile(r"/training\?")), ("upload_parameter", "GET", re.compile(r"/upload/parameter")),
+    ("upload_part", "PUT", re.compile(r"^/services/kqi/storage/parts/")),
+    ("upload_complete", "POST", re.compile(r"/upload/complete$")), ("add_files", "POST", re.compile(r"/data/[0-9]+/files$")),
+]
+ACCESS = re.compile(r"tornado.access\] [0-9]+ ([A-Z]+) (\S+) \(.*\) ([0-9.]+)ms$")
+
+
+def service_times(log: str) -> None:
+    """Each operation's time inside the service (tornado's request time: from its headers to its answer)."""
+    times = defaultdict(list)
+    for line in log.splitlines():
+        m = ACCESS.search(line)
+        if not m:
+            continue
+        method, uri, ms = m[1], m[2].replace("/services/kqi/api/v2", "", 1), float(m[3])
+        for op, want, pattern in SERVICE_OPS:
+            if method == want and pattern.search(uri if op != "upload_part" else m[2]):
+                times[op].append(ms)
+                break
+    print("  time in the service (its access log), ms: " + ", ".join(
+        f"{op} {pct(v, 50):.1f}/{pct(v, 99):.0f}" for op, v in times.items()) + " (p50/p99)")
 
 
 def hub_token_checks(log: str) -> None:
@@ -292,6 +325,9 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=5)
     parser.add_argument("--trainings", type=int, default=5, help="finished trainings in the list (0: none)")
     parser.add_argument("--upload-bytes", type=int, default=4096)
+    parser.add_argument("--settle", type=float, default=5,
+                        help="also report the requests begun after this many seconds (every token's first hub "
+                             "questions behind it)")
     parser.add_argument("--keep", action="store_true", help="keep the platform up after the run (Enter stops it)")
     args = parser.parse_args()
 
@@ -310,6 +346,7 @@ def main() -> None:
         cpu = {name: cpu_seconds(pids) - before[name] for name, pids in procs.items()}
         cpu["this client"] = time.process_time() - before["this client"]
         report(rec, uploads, wall, args, loads, cpu)
+        service_times(platform.log()[log_start:])
         hub_token_checks(platform.log()[log_start:])
         if sum(rec.errors.values()):
             problems = [line for line in platform.log()[log_start:].splitlines()

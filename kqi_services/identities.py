@@ -11,6 +11,10 @@ a minute. Here an answer is reused only while
   token model (``GET /users/NAME/tokens/ID``, the ``token_id`` the hub's
   ``/user`` answer names) and the cached answer ends exactly then.
 
+A token in steady use is asked about again in the background shortly before
+its answer ages out (``refresh_ahead_seconds``), so its requests do not wait
+on the hub; that answer too is aged from its own question.
+
 ``forget()`` drops every answer (the service's own revocations: password
 change and reset, deleted users, ended runs). A lookup that was in flight
 while ``forget()`` ran does not store its answer, so a revocation cannot be
@@ -69,6 +73,15 @@ class IdentityCache(Configurable):
         0 asks the hub on every request. Example: 2.5""",
     ).tag(config=True)
 
+    refresh_ahead_seconds = Float(
+        1.0,
+        help="""A request whose token's answer is this close to ``revalidate_seconds`` old uses it and asks
+        the hub again in the background, so a token in steady use rarely waits on the hub. The new
+        answer is aged from its own question: the revalidation window and the token's expiry hold
+        exactly as without it. 0 turns it off (the first request past the window waits on the hub).
+        Example: 2""",
+    ).tag(config=True)
+
     max_entries = Integer(
         10000, help="Most answers kept; beyond it the oldest go first (garbage tokens cannot grow it)."
     ).tag(config=True)
@@ -104,16 +117,27 @@ class IdentityCache(Configurable):
         """
         key = token_hash(token)
         known = self._answers.get(key)
-        if not fresh and known is not None and known.usable(self.revalidate_seconds, time.monotonic(), time.time()):
+        now = time.monotonic()
+        if not fresh and known is not None and known.usable(self.revalidate_seconds, now, time.time()):
+            if (known.model is not None and 0 < self.refresh_ahead_seconds
+                    and now - known.checked_at >= self.revalidate_seconds - self.refresh_ahead_seconds
+                    and key not in self._pending):
+                # the hub's refusal or failure is for the first request past the window to meet
+                self._question(token, key, known).add_done_callback(lambda done: done.cancelled() or done.exception())
             return known.model
         pending = None if fresh else self._pending.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._ask_hub(token, key, known))
-            if not fresh:
-                self._pending[key] = pending
-                pending.add_done_callback(lambda done: self._pending.pop(key, None)
-                                          if self._pending.get(key) is done else None)
+            pending = self._question(token, key, known, shared=not fresh)
         return await asyncio.shield(pending)
+
+    def _question(self, token: str, key: str, known: _Answer | None, shared: bool = True) -> asyncio.Future:
+        """Ask the hub about ``token``; a shared question is joined by the requests that come meanwhile."""
+        pending = asyncio.ensure_future(self._ask_hub(token, key, known))
+        if shared:
+            self._pending[key] = pending
+            pending.add_done_callback(lambda done: self._pending.pop(key, None)
+                                      if self._pending.get(key) is done else None)
+        return pending
 
     async def _ask_hub(self, token: str, key: str, known: _Answer | None) -> dict | None:
         generation, asked_at = self._generation, time.monotonic()

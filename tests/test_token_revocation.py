@@ -127,3 +127,52 @@ async def test_concurrent_requests_with_one_token_ask_the_hub_once():
     await asyncio.sleep(0.01)
     hub.release.set()
     assert all(a is not None for a in await answers) and hub.asked == 1
+
+
+async def test_a_token_in_steady_use_is_asked_about_ahead_of_the_window():
+    hub = FakeHub()
+    cache = IdentityCache(hub, hub, revalidate_seconds=1.0, refresh_ahead_seconds=0.6)
+    assert await cache.identify("t") is not None and hub.asked == 1
+    await asyncio.sleep(0.5)
+    hub.release.clear()  # the hub is slow: the request does not wait for it
+    assert await asyncio.wait_for(cache.identify("t"), 0.05) is not None
+    await asyncio.sleep(0.01)
+    assert hub.asked == 2
+    hub.valid = False  # revoked before the hub answered the question asked ahead
+    hub.release.set()
+    await asyncio.sleep(0.01)
+    assert await cache.identify("t") is None and hub.asked == 2  # that answer is used at once
+
+
+async def test_past_the_window_a_request_waits_for_the_question_asked_ahead():
+    hub = FakeHub()
+    cache = IdentityCache(hub, hub, revalidate_seconds=1.0, refresh_ahead_seconds=0.6)
+    assert await cache.identify("t") is not None
+    await asyncio.sleep(0.5)
+    hub.release.clear()
+    assert await cache.identify("t") is not None  # the old answer, and a question asked ahead
+    await asyncio.sleep(0.01)
+    assert hub.asked == 2
+    await asyncio.sleep(0.6)  # the old answer is past the window now
+    late = asyncio.ensure_future(cache.identify("t"))
+    await asyncio.sleep(0.05)
+    assert not late.done()  # never the old answer
+    hub.valid = False
+    hub.release.set()
+    assert await late is None and hub.asked == 2  # it joined the question asked ahead
+
+
+async def test_a_question_asked_ahead_during_a_revocation_is_not_kept():
+    hub = FakeHub()
+    cache = IdentityCache(hub, hub, revalidate_seconds=1.0, refresh_ahead_seconds=0.6)
+    assert await cache.identify("t") is not None
+    await asyncio.sleep(0.5)
+    hub.release.clear()
+    assert await cache.identify("t") is not None
+    await asyncio.sleep(0.01)
+    assert hub.asked == 2
+    cache.forget()
+    hub.release.set()
+    await asyncio.sleep(0.01)
+    hub.valid = False
+    assert await cache.identify("t") is None and hub.asked == 3

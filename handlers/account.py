@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from kqi_services import accounts, apimodels
 from kqi_services import validation as v
@@ -102,7 +103,7 @@ class AccountHandler(APIHandler):
         if not wanted:
             raise InvalidInput("Missing query parameter DefaultTenant")
         tenant = None
-        if wanted.isdigit():
+        if re.fullmatch(r"[0-9]{1,18}", wanted):  # ASCII digits only: str.isdigit() takes "³" too
             tenant = self.db.get(Tenant, int(wanted))
         if tenant is None:
             tenant = Tenant.find_by_name(self.db, wanted)

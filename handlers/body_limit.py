@@ -40,7 +40,7 @@ class BodyLimit(httputil.HTTPMessageDelegate):
 
     def headers_received(self, start_line, headers):
         declared = headers.get("Content-Length", "")
-        self.too_large = declared.isdigit() and int(declared) > self.limit
+        self.too_large = declared.isascii() and declared.isdigit() and int(declared) > self.limit
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes):

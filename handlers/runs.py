@@ -389,7 +389,7 @@ class RunOutputDownloadHandler(RawNames, FileSender, APIHandler):
         signing.verify(self.settings["local_store"].secret, "GET", f"{run_key}/{url_path(parts)}",
                        self.get_query_argument("expires", None), self.get_query_argument("signature", None))
         kind_name, _, run_id = run_key.rpartition("-")
-        if kind_name not in KINDS or not run_id.isdigit() or not parts:
+        if kind_name not in KINDS or not (run_id.isascii() and run_id.isdigit()) or not parts:
             raise NotFound("No such file")
         with RunTree(RunPaths.of(self.settings["runs_dir"], KINDS[kind_name], int(run_id)).output) as tree:
             return tree.open_file(parts), display_name(parts[-1])

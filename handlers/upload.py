@@ -33,7 +33,7 @@ def parse_part_etags(values) -> dict[int, str]:
     etags = {}
     for value in values:
         number, sep, etag = value.partition("+") if isinstance(value, str) else ("", "", "")
-        if not sep or not number.isdigit() or not etag:
+        if not sep or not (number.isascii() and number.isdigit()) or not etag:
             raise InvalidInput(f"partETags entry {value!r} must look like 'N+etag'")
         if int(number) in etags:
             raise InvalidInput(f"part {number} is listed twice")

@@ -79,7 +79,7 @@ def read_pid(path: str) -> int | None:
             return int(json.loads(text)["pid"])
         except (ValueError, KeyError, TypeError):
             return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _decode(hex_address: str):

@@ -280,3 +280,11 @@ def test_client_host_believes_x_forwarded_host_only_where_it_may(trust, vouched,
     handler = handler_for({"Host": "hub.example", "X-Forwarded-Host": "browser.example"}, trust)
     assert handler.client_host(proxy_vouches_only=vouched) == expected
     assert handler_for({"Host": "hub.example"}, trust).client_host(proxy_vouches_only=vouched) == "hub.example"
+
+
+def test_digits_that_are_not_ascii_are_not_ids(platform, member):
+    """``"³".isdigit()`` is true but ``int("³")`` fails: found by the contract fuzz as a 500."""
+    r = member.put("/account", params={"DefaultTenant": "³"})
+    assert r.status_code == 404 and r.json()["message"] == "Tenant ³ not found"
+    r = member.put("/account", params={"DefaultTenant": "9" * 30})
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("application/json")

@@ -203,7 +203,7 @@ class RunLogHandler(StreamingHandler):
     @web.authenticated
     async def get(self, kind, run_id):
         offset = self.get_query_argument("offset", "0")
-        if not offset.isdigit():
+        if not (offset.isascii() and offset.isdigit()):
             raise KqiError(400, "offset must be a non-negative integer")
         follow = self.get_query_argument("follow", "true").lower() in ("true", "1")
         response = await self.api_request("GET", f"/{kind}/{run_id}/log",

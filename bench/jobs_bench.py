@@ -30,7 +30,7 @@ from test_data_api import upload  # noqa: E402
 
 from kqi_services.executor.sandbox import bwrap_argv, probe_host  # noqa: E402
 from kqi_services.executor.spec import Mount, RunSpec  # noqa: E402
-from kqi_services.gitmodel import clone  # noqa: E402
+from kqi_services.jobs.gitmodel import clone  # noqa: E402
 
 
 def make_repo(root: str) -> tuple[str, str]:

@@ -151,7 +151,7 @@ async def call(session, rec: Recorder, op: str, method: str, url: str, expect=(2
                 return None
             rec.ok(op, start)
             return resp, body
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+    except (TimeoutError, aiohttp.ClientError) as e:
         rec.error(op, start, f"{type(e).__name__}: {e}")
         return None
 

@@ -78,10 +78,9 @@ def executor_bench(runs: int) -> None:
 
 def platform_bench(runs: int) -> None:
     """Both platforms up at once; their trainings alternate, one at a time."""
+    import jobs_bench
     from conftest import launch_platform, unique
     from test_training_api import new_lab, submit, wait_for
-
-    import jobs_bench
 
     command = ("python3 -c \"import os, urllib.request; urllib.request.urlopen(urllib.request.Request("
                "os.environ['KQI_SERVER'] + '/api/v2/account', headers={'Authorization': 'Bearer ' + "

@@ -73,7 +73,7 @@ def server_times(lines, name: str) -> tuple[float | None, float | None]:
         if listening is None and "ServerApp] http://127.0.0.1:" in line and (
                 port is None or f"127.0.0.1:{port}/" in line):
             listening = log_time(line)
-        if probed is None and f"GET /user/" in line and f"/{name}/api (@" in line:
+        if probed is None and "GET /user/" in line and f"/{name}/api (@" in line:
             probed = log_time(line)
     return listening, probed
 

@@ -54,7 +54,6 @@ from upload_bench import make_file  # noqa: E402
 
 from kqi_services.client import KqiClient  # noqa: E402
 
-
 USER, PASSWORD = "bencher", "bench-pass-123"
 
 

@@ -222,10 +222,10 @@ def main() -> None:
 STAGE_SNIPPET = """
 import os, sys, time
 os.environ['KQI_STATE_DIR'] = sys.argv[1]
-from kqi_services.settings import PlatformSettings
+from kqi_services.hub.settings import PlatformSettings
 from kqi_services.db import make_engine, make_session_factory
 from kqi_services.orm import DataSet
-from kqi_services.staging import dataset_layout, stage
+from kqi_services.jobs.staging import dataset_layout, stage
 from kqi_services.storage import local_store_for
 s = PlatformSettings()
 db = make_session_factory(make_engine(s.db_url))()

@@ -5,8 +5,25 @@ Each module ends in ``default_handlers``; this list concatenates them, as
 service prefix.
 """
 
-from . import (account, browser, cluster, data, datasets, endpoints, notebooks, roles, runs, shell, spawner, storage,
-               tenants, tensorboard, upload, users, version)
+from . import (
+    account,
+    browser,
+    cluster,
+    data,
+    datasets,
+    endpoints,
+    notebooks,
+    roles,
+    runs,
+    shell,
+    spawner,
+    storage,
+    tenants,
+    tensorboard,
+    upload,
+    users,
+    version,
+)
 
 default_handlers = []
 for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, notebooks,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 
-from kqi_services import accounts, apimodels
+from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.accounts import users as accounts
+from kqi_services.accounts.passwords import verify_password
+from kqi_services.accounts.tokens import bind_token, revoke_user_tokens, token_lifetime
 from kqi_services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from kqi_services.forwarding import PROXY_PID_FILE_NAME, peer_address, peer_is_one_of
+from kqi_services.hub.forwarding import PROXY_PID_FILE_NAME, peer_address, peer_is_one_of
 from kqi_services.orm import Credential, GitEndpoint, RegistryEndpoint, Tenant, User
-from kqi_services.passwords import verify_password
-from kqi_services.tokens import bind_token, revoke_user_tokens, token_lifetime
 
 from .base import APIHandler
 

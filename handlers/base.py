@@ -20,14 +20,14 @@ from sqlalchemy.orm import joinedload
 from tornado import web
 from tornado.log import app_log
 
-from kqi_services import hubmirror
-from kqi_services.accounts import provision_external_user
-from kqi_services.hubapi import HubAPIError
-from kqi_services.identities import IdentityCache
-from kqi_services.listing import Page, count
+from kqi_services.accounts.tokens import RUN_TOKEN_PREFIX, run_token_owner, token_hash
+from kqi_services.accounts.users import provision_external_user
 from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
+from kqi_services.hub import mirror as hubmirror
+from kqi_services.hub.api import HubAPIError
+from kqi_services.hub.identities import IdentityCache
+from kqi_services.listing import Page, count
 from kqi_services.orm import Membership, StorageEndpoint, Tenant, TokenTenant, User, utcnow
-from kqi_services.tokens import RUN_TOKEN_PREFIX, run_token_owner, token_hash
 
 
 @dataclass

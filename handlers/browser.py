@@ -14,8 +14,8 @@ import json
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
+from kqi_services.accounts.tokens import token_hash
 from kqi_services.orm import User
-from kqi_services.tokens import token_hash
 
 from .base import APIHandler
 

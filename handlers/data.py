@@ -6,9 +6,9 @@ from urllib.parse import unquote
 
 from sqlalchemy import distinct, select
 
-from kqi_services import data as core
 from kqi_services import validation as v
 from kqi_services.apimodels import data_model
+from kqi_services.catalog import data as core
 from kqi_services.errors import NotFound
 from kqi_services.orm import Data, DataFile, DataTag
 

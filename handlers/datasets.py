@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from kqi_services import datasets as core
 from kqi_services import validation as v
 from kqi_services.apimodels import data_model, dataset_model
+from kqi_services.catalog import datasets as core
+from kqi_services.jobs.staging import data_files, dataset_layout
 from kqi_services.orm import Data, DataSet
-from kqi_services.staging import data_files, dataset_layout
 
 from .base import APIHandler
 

@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from kqi_services import apimodels
 from kqi_services import validation as v
-from kqi_services.gitmodel import check_server_url
 from kqi_services.errors import Conflict, InvalidInput, NotFound
+from kqi_services.jobs.gitmodel import check_server_url
 from kqi_services.orm import GitEndpoint, RegistryEndpoint, StorageEndpoint, Tenant, TenantGit, TenantRegistry
 
 from .base import APIHandler
@@ -155,7 +155,7 @@ class TenantEndpointsHandler(APIHandler):
     def get(self):
         tenant = self.require_tenant()
         links = tenant.gits if self.kind.model is GitEndpoint else tenant.registries
-        ids = [getattr(link, "git_id", None) or getattr(link, "registry_id") for link in links]
+        ids = [getattr(link, "git_id", None) or link.registry_id for link in links]
         rows = [self.db.get(self.kind.model, i) for i in sorted(ids)]
         self.write_json([self.kind.output(self, r) for r in rows])
 

@@ -6,7 +6,7 @@ import os
 
 from tornado import httputil, iostream
 
-from kqi_services.runfiles import chunks
+from kqi_services.jobs.runfiles import chunks
 from kqi_services.storage.base import content_disposition
 
 DOWNLOAD_CHUNK = 1024 * 1024

@@ -11,17 +11,26 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
-from kqi_services import notebooks as core
 from kqi_services import validation as v
 from kqi_services.apimodels import timestamp
-from kqi_services.datasets import mark_used
-from kqi_services.jobs.queue import node_views
+from kqi_services.catalog.datasets import mark_used
+from kqi_services.jobs import notebooks as core
 from kqi_services.jobs.kinds import NOTEBOOK
+from kqi_services.jobs.queue import node_views
 from kqi_services.orm import DataSet, User
 
 from .cluster import partitions_of, visible_nodes
-from .runs import (ContainerFilesHandler, RunActionHandler, RunBase, RunEventsHandler, RunHandler,
-                   RunListHandler, RunLogHandler, RunSimpleListHandler, bind)
+from .runs import (
+    ContainerFilesHandler,
+    RunActionHandler,
+    RunBase,
+    RunEventsHandler,
+    RunHandler,
+    RunListHandler,
+    RunLogHandler,
+    RunSimpleListHandler,
+    bind,
+)
 
 
 class NotebookBase(RunBase):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from kqi_services import accounts, apimodels
+from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.accounts import users as accounts
 from kqi_services.errors import Conflict, InvalidInput
 from kqi_services.orm import Membership, Role, Tenant
 

@@ -11,26 +11,36 @@ import asyncio
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from sqlalchemy import exists, select
 
 from kqi_services import validation as v
 from kqi_services.apimodels import audit_model, dataset_model, timestamp
-from kqi_services.data import completed_upload
-from kqi_services.datasets import mark_used
+from kqi_services.catalog.data import completed_upload
+from kqi_services.catalog.datasets import mark_used
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
 from kqi_services.jobs.queue import node_views, queue_position
+from kqi_services.jobs.runfiles import (
+    DIRECTORY,
+    FILE,
+    SYMLINK,
+    Entry,
+    OpenFile,
+    RunTree,
+    components,
+    display_name,
+    display_path,
+    url_path,
+)
 from kqi_services.jobs.runtime import RunPaths
 from kqi_services.jobs.submission import RUN_NAME, build_run, resubmission_body
 from kqi_services.listing import apply_standard_filters, text_filter
 from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, utcnow
-from kqi_services.runfiles import (DIRECTORY, FILE, SYMLINK, Entry, OpenFile, RunTree, components, display_name,
-                                   display_path, url_path)
 from kqi_services.storage import signing
 
 from .base import APIHandler
@@ -369,7 +379,7 @@ class ContainerFilesHandler(RawNames, RunBase):
 
 
 def _utc(epoch: float):
-    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 class RunOutputDownloadHandler(RawNames, FileSender, APIHandler):

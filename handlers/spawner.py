@@ -22,13 +22,13 @@ import time
 
 from sqlalchemy import select
 
-from kqi_services import notebooks as core
 from kqi_services import validation as v
 from kqi_services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from kqi_services.jobs import notebooks as core
 from kqi_services.jobs import status as st
-from kqi_services.jobs.queue import node_views, queue_position
 from kqi_services.jobs.interactive import SpawnRequest
 from kqi_services.jobs.kinds import NOTEBOOK
+from kqi_services.jobs.queue import node_views, queue_position
 from kqi_services.orm import Run, Tenant, User
 
 from .base import APIHandler

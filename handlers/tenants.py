@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kqi_services import accounts, apimodels, hubmirror
-from kqi_services.errors import Forbidden
-from kqi_services.orm import Tenant
+from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.accounts import users as accounts
+from kqi_services.errors import Forbidden
+from kqi_services.hub import mirror as hubmirror
+from kqi_services.orm import Tenant
 
 from .base import APIHandler
 

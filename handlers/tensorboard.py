@@ -29,7 +29,7 @@ from tornado.netutil import DefaultLoopResolver, Resolver
 from kqi_services import validation as v
 from kqi_services.errors import KqiError, NotFound, Unauthorized
 from kqi_services.jobs import status as st
-from kqi_services.tensorboard import FAILED, LogSource, TensorBoard, remaining_time
+from kqi_services.jobs.tensorboard import FAILED, LogSource, TensorBoard, remaining_time
 
 from .runs import RunBase
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kqi_services import accounts, apimodels, hubmirror
+from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.accounts import users as accounts
+from kqi_services.accounts.tokens import forget_cached_identities, revoke_user_tokens
 from kqi_services.errors import Forbidden, InvalidInput, NotFound
+from kqi_services.hub import mirror as hubmirror
 from kqi_services.orm import Membership, User
-from kqi_services.tokens import forget_cached_identities, revoke_user_tokens
 
 from .base import APIHandler
 

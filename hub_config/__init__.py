@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
-from kqi_services import lifeline
-from kqi_services.forwarding import PROXY_PID_FILE_NAME
-from kqi_services.lifeline import HUB_PID_ENV
-from kqi_services.secretbox import read_or_create_secret
-from kqi_services.settings import PlatformSettings, proxy_command, python_executable
+from kqi_services.accounts.secretbox import read_or_create_secret
+from kqi_services.hub import lifeline
+from kqi_services.hub.forwarding import PROXY_PID_FILE_NAME
+from kqi_services.hub.lifeline import HUB_PID_ENV
+from kqi_services.hub.settings import PlatformSettings, proxy_command, python_executable
 
 SERVICE_NAME = "kqi"
 
@@ -48,7 +48,7 @@ def apply_config(c, settings: PlatformSettings) -> None:
     c.ConfigurableHTTPProxy.pid_file = os.path.join(state, PROXY_PID_FILE_NAME)
     c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(os.path.join(settings.secrets_dir, "proxy-token"))
 
-    c.JupyterHub.authenticator_class = "kqi_services.authenticator.KqiAuthenticator"
+    c.JupyterHub.authenticator_class = "kqi_services.hub.authenticator.KqiAuthenticator"
     c.KqiAuthenticator.db_url = settings.db_url
     # X-Forwarded-For is believed from these processes only (the lockout counts per source address)
     c.KqiAuthenticator.forwarder_pid_files = [c.ConfigurableHTTPProxy.pid_file, lifeline.pid_file(state)]
@@ -63,7 +63,7 @@ def apply_config(c, settings: PlatformSettings) -> None:
             "command": [python_executable(), "-m", "kqi_services"],
             "api_token": read_or_create_secret(settings.service_token_file),
             "oauth_no_confirm": True,
-            # the service ends when this hub process does (kqi_services/lifeline.py)
+            # the service ends when this hub process does (kqi_services/hub/lifeline.py)
             "environment": {**settings.service_environment(), HUB_PID_ENV: str(os.getpid())},
             "cwd": state,
         }

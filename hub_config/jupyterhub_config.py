@@ -7,7 +7,7 @@ config file (LDAP, OAuth, PostgreSQL…) loaded after it.
 import os
 
 from hub_config import apply_config
-from kqi_services.settings import PlatformSettings
+from kqi_services.hub.settings import PlatformSettings
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 settings = PlatformSettings()

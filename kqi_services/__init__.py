@@ -2,7 +2,7 @@
 
 This package is also what Jupyter loads by name:
 
-- ``%load_ext kqi_services`` registers the ``%kqi`` magics (``magics.py``);
+- ``%load_ext kqi_services`` registers the ``%kqi`` magics (``cli/magics.py``);
 - the jupyter-server extension behind the JupyterLab panels is
   ``kqi_services.labserver``;
 - the prebuilt JupyterLab extension ships under ``labextension/`` here.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext kqi_services``: register the ``%kqi`` line magic."""
-    from .magics import load_ipython_extension as load
+    from kqi_services.cli.magics import load_ipython_extension as load
 
     load(ipython)
 

@@ -22,18 +22,19 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Enum, Integer, Unicode, default
 from traitlets.config import Application
 
+from kqi_services.accounts.secretbox import SecretBox, read_or_create_secret
+from kqi_services.hub.api import HubAPI
+from kqi_services.hub.lifeline import tie_to_hub
+from kqi_services.hub.mirror import reconcile
+from kqi_services.hub.settings import PlatformSettings
+from kqi_services.jobs.tensorboard import TensorBoardManager
+
 from .db import check_db_revision, make_engine, make_session_factory
-from .hubapi import HubAPI
-from .hubmirror import reconcile
-from .lifeline import tie_to_hub
-from .secretbox import SecretBox, read_or_create_secret
-from .settings import PlatformSettings
 from .executor.hostmount import mount_nosuid
 from .executor.local import LocalExecutor
 from .jobs.engine import JobEngine
 from .jobs.interactive import software_paths
 from .storage import StoreRegistry, local_store_for
-from .tensorboard import TensorBoardManager
 
 log = logging.getLogger("kqi")
 
@@ -161,7 +162,7 @@ class KqiService(Application):
         self.jobs = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
                               self.runs_dir, self.run_server_url(), hub_auth=self.hub_auth,
                               run_network=self.run_network)
-        # TensorBoards die with this process (see kqi_services/tensorboard.py); no shutdown hook needed
+        # TensorBoards die with this process (see kqi_services/jobs/tensorboard.py); no shutdown hook needed
         self.tensorboards = TensorBoardManager(os.path.join(self.platform.state_dir, "tensorboard"),
                                                url_path_join(self.service_prefix, "tensorboard/"), parent=self)
         self.web_app = self.make_web_app()

@@ -11,8 +11,11 @@ import secrets
 
 from sqlalchemy import select, text
 
-from .accounts import ADMIN_ROLE_ID, LOCAL_AUTH, MANAGER_ROLE_ID, USER_ROLE_ID
-from .nodes import NodeCapacity
+from kqi_services.accounts.passwords import hash_password
+from kqi_services.accounts.secretbox import SecretBox
+from kqi_services.accounts.users import ADMIN_ROLE_ID, LOCAL_AUTH, MANAGER_ROLE_ID, USER_ROLE_ID
+from kqi_services.jobs.nodes import NodeCapacity
+
 from .orm import (
     DataType,
     GitEndpoint,
@@ -26,8 +29,6 @@ from .orm import (
     TenantRegistry,
     User,
 )
-from .passwords import hash_password
-from .secretbox import SecretBox
 
 DEFAULT_TENANT = "default"
 DATA_TYPES = [(1, "training"), (2, "validation"), (3, "testing")]

@@ -126,7 +126,7 @@ class KqiSpawnerMixin(Configurable):
             self._progress_changed.clear()
             try:
                 await asyncio.wait_for(self._progress_changed.wait(), 1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     # start / poll / stop ----------------------------------------------------------------

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 
 import requests
-
 from conftest import REPO, free_port_block, require_or_skip
 
 LAB_ASSETS = os.path.join(REPO, "kqi_services", "labextension")

@@ -189,7 +189,7 @@ def launch_platform(state_dir: str, extra_env: dict | None = None, port: int | N
     os.makedirs(state_dir, exist_ok=True)
     log_path = os.path.join(os.path.dirname(state_dir), os.path.basename(state_dir) + f"-{port}.log")
     log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "kqi_services.launcher"], env=env, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "kqi_services.hub.launcher"], env=env, cwd=REPO,
                             stdout=log, stderr=subprocess.STDOUT)
     platform = Platform(f"http://127.0.0.1:{port}", state_dir, env, proc, log_path,
                         admin_password=admin_password or "")

@@ -17,8 +17,9 @@ import copy
 import functools
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 CONTRACT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract", "kamonohashi-api-v2.swagger.json")
@@ -45,7 +46,7 @@ PLATFORM_ADDITIONS: dict[str, dict] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_file(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         return f.read()

@@ -3,7 +3,6 @@ endpoints, quotas, partitions and nodes, and the JSON errors of bad input."""
 
 import pytest
 import requests
-
 from conftest import unique
 
 pytestmark = pytest.mark.platform

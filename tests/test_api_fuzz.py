@@ -26,10 +26,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import contract
 import pytest
 import requests
-
-import contract
 from test_data_api import upload
 
 pytestmark = pytest.mark.platform

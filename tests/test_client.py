@@ -7,11 +7,11 @@ import threading
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-
 from conftest import unique
-from kqi_services.client import KqiApiError, KqiClient, KqiConfigError, update_config
+from requests.adapters import HTTPAdapter
 from test_training_api import git_endpoint, lab  # noqa: F401  (fixtures)
+
+from kqi_services.client import KqiApiError, KqiClient, KqiConfigError, update_config
 
 pytestmark = pytest.mark.platform
 

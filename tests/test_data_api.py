@@ -5,7 +5,6 @@ import os
 
 import pytest
 import requests
-
 from conftest import unique
 
 pytestmark = pytest.mark.platform

@@ -6,11 +6,10 @@ import os
 
 import pytest
 import requests
-
 from conftest import unique
 from test_data_api import upload
 
-from kqi_services.staging import StagedFile, stage
+from kqi_services.jobs.staging import StagedFile, stage
 
 pytestmark = pytest.mark.platform
 

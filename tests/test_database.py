@@ -6,8 +6,9 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from kqi_services import accounts, lockout
-from kqi_services.authenticator import KqiAuthenticator
+from kqi_services.accounts import lockout
+from kqi_services.accounts import users as accounts
+from kqi_services.accounts.secretbox import SecretBox
 from kqi_services.db import (
     DatabaseSchemaMismatch,
     check_db_revision,
@@ -18,9 +19,9 @@ from kqi_services.db import (
     upgrade,
 )
 from kqi_services.errors import Conflict, InvalidInput
-from kqi_services.nodes import NodeCapacity
+from kqi_services.hub.authenticator import KqiAuthenticator
+from kqi_services.jobs.nodes import NodeCapacity
 from kqi_services.orm import Role, Tenant, User, utcnow
-from kqi_services.secretbox import SecretBox
 from kqi_services.seed import ensure_admin, seed_defaults
 
 pytestmark = pytest.mark.db
@@ -157,8 +158,8 @@ def test_upgrade_keeps_rows_of_an_older_schema(db_url):
 
 
 def test_a_used_dataset_keeps_its_entries(session):
-    from kqi_services import data as data_core
-    from kqi_services import datasets as dataset_core
+    from kqi_services.catalog import data as data_core
+    from kqi_services.catalog import datasets as dataset_core
 
     with session() as db:
         tenant = Tenant.find_by_name(db, "default")

@@ -12,10 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from tornado import httputil, web
-
 from conftest import unique
 from test_browser_session import hub_login
+from tornado import httputil, web
 
 from handlers.base import APIHandler
 

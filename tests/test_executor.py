@@ -17,8 +17,8 @@ import time
 import uuid
 
 import pytest
-
 from conftest import REPO, require_or_skip, wait_until
+
 from kqi_services.executor import LocalExecutor, Mount, RunActive, RunExists, RunNotFound, RunSpec, SpecError
 from kqi_services.executor.cgroups import Hierarchy, RunCgroup, is_zombie_or_gone, probe_hierarchies
 from kqi_services.executor.supervisor import RUNNING_FILE, supervisor_pid

@@ -2,10 +2,21 @@
 
 import pytest
 
-from kqi_services.executor.cgroups import (Hierarchy, choose_hierarchies, parse_hierarchies, v1_limit_writes,
-                                           v2_limit_writes)
-from kqi_services.executor.sandbox import (HostLayout, SandboxUnavailable, bwrap_argv, sandbox_command,
-                                           unshare_argv, unshare_prologue)
+from kqi_services.executor.cgroups import (
+    Hierarchy,
+    choose_hierarchies,
+    parse_hierarchies,
+    v1_limit_writes,
+    v2_limit_writes,
+)
+from kqi_services.executor.sandbox import (
+    HostLayout,
+    SandboxUnavailable,
+    bwrap_argv,
+    sandbox_command,
+    unshare_argv,
+    unshare_prologue,
+)
 from kqi_services.executor.spec import Mount, RunSpec, SpecError
 
 MERGED_USR = HostLayout(top_level={"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"},

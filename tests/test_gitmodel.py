@@ -1,4 +1,4 @@
-"""Model repositories of jobs (kqi_services.gitmodel) against real git repositories.
+"""Model repositories of jobs (kqi_services.jobs.gitmodel) against real git repositories.
 
 Bare repositories are built in a temp dir and reached by file:// URLs, and over
 real HTTP through ``git http-backend`` behind a small handler that demands the
@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from kqi_services.errors import InvalidInput
-from kqi_services.gitmodel import GitModel, GitModelError, clone, clone_url, resolve, resolve_commit
+from kqi_services.jobs.gitmodel import GitModel, GitModelError, clone, clone_url, resolve, resolve_commit
 
 TOKEN = "glpat-Secret-Token-0123456789"
 IDENTITY = {"GIT_AUTHOR_NAME": "kqi", "GIT_AUTHOR_EMAIL": "kqi@example.org",

@@ -5,7 +5,7 @@ import os
 from traitlets.config import Config
 
 from hub_config import SERVICE_NAME, USER_SCOPES, apply_config
-from kqi_services.settings import PlatformSettings
+from kqi_services.hub.settings import PlatformSettings
 
 
 def test_embedded_defaults_keep_all_state_in_one_directory(tmp_path):
@@ -18,7 +18,7 @@ def test_embedded_defaults_keep_all_state_in_one_directory(tmp_path):
     for path in (c.JupyterHub.cookie_secret_file, c.ConfigurableHTTPProxy.pid_file, c.JupyterHub.pid_file):
         assert path.startswith(str(tmp_path))
     assert c.JupyterHub.db_url == "sqlite:///" + os.path.join(str(tmp_path), "jupyterhub.sqlite")
-    assert c.JupyterHub.authenticator_class == "kqi_services.authenticator.KqiAuthenticator"
+    assert c.JupyterHub.authenticator_class == "kqi_services.hub.authenticator.KqiAuthenticator"
     assert c.KqiAuthenticator.db_url == settings.db_url
     assert c.JupyterHub.token_expires_in_max_seconds == 90 * 24 * 3600
 

@@ -34,10 +34,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
+import contract
 import pytest
 import requests
-
-import contract
 from conftest import Api, unique, wait_until
 from test_data_api import upload
 from test_training_api import git_endpoint  # noqa: F401 - fixture

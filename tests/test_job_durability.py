@@ -26,13 +26,13 @@ import zipfile
 
 import pytest
 import requests
-
 from conftest import Api, Platform, _process_tree, require_or_skip, unique, wait_until
+from test_data_api import upload
+from test_training_api import submit, wait_for
+
 from kqi_services.executor import LocalExecutor, Mount, RunSpec
 from kqi_services.executor.cgroups import choose_hierarchies, probe_hierarchies
 from kqi_services.executor.supervisor import read_json, supervisor_pid
-from test_data_api import upload
-from test_training_api import submit, wait_for
 
 pytestmark = pytest.mark.platform
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import unique
 from test_training_api import git_endpoint, lab  # noqa: F401  (fixtures)
 

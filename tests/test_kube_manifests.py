@@ -7,9 +7,20 @@ import pytest
 from traitlets import HasTraits
 
 from kqi_services.executor.spec import Mount, RunSpec, SpecError
-from kqi_spawner.kube import (cpu_quantity, dns_label, kube_spawner_overrides, label_value, memory_quantity,
-                              notebook_annotations, notebook_labels, notebook_pod_manifest, notebook_secret_manifest,
-                              state_volume_mounts, tenant_namespace_manifests, tenant_namespace_name)
+from kqi_spawner.kube import (
+    cpu_quantity,
+    dns_label,
+    kube_spawner_overrides,
+    label_value,
+    memory_quantity,
+    notebook_annotations,
+    notebook_labels,
+    notebook_pod_manifest,
+    notebook_secret_manifest,
+    state_volume_mounts,
+    tenant_namespace_manifests,
+    tenant_namespace_name,
+)
 
 STATE = "/var/lib/kqi"
 KUBE_VERSIONS = ("1.30", kubernetes_validate.latest_version())

@@ -15,7 +15,6 @@ import json
 import re
 
 import pytest
-
 from browser import chromium, kqi_panel
 from conftest import unique, wait_until
 from test_notebooks import ENDED, wait_notebook

@@ -12,9 +12,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ADMIN_PASSWORD, _alive, _process_tree, wait_until
-from kqi_services import lifeline
+
+from kqi_services.hub import lifeline
+
 
 def service_pid(platform) -> int:
     """The kqi service under the platform's hub (found by its command line)."""
@@ -80,7 +81,7 @@ def test_a_new_hub_stops_a_service_that_could_not_end(start_platform, tmp_path):
 def test_the_lifeline_lets_a_service_started_by_hand_be(tmp_path):
     """Without a hub pid in its environment the service is not tied to anything (and records nothing)."""
     env = {k: v for k, v in os.environ.items() if k != lifeline.HUB_PID_ENV}
-    code = "from kqi_services import lifeline; import sys; print(lifeline.tie_to_hub(sys.argv[1]))"
+    code = "from kqi_services.hub import lifeline; import sys; print(lifeline.tie_to_hub(sys.argv[1]))"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "None" and not os.path.exists(lifeline.pid_file(str(tmp_path)))

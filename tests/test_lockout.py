@@ -20,12 +20,13 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from kqi_services import accounts, lockout
-from kqi_services.authenticator import KqiAuthenticator
+from kqi_services.accounts import lockout
+from kqi_services.accounts import users as accounts
+from kqi_services.accounts.passwords import lock_duration
 from kqi_services.db import make_engine, make_session_factory, upgrade
-from kqi_services.forwarding import client_address, owned_by, peer_is_one_of, socket_inode
+from kqi_services.hub.authenticator import KqiAuthenticator
+from kqi_services.hub.forwarding import client_address, owned_by, peer_is_one_of, socket_inode
 from kqi_services.orm import User, utcnow
-from kqi_services.passwords import lock_duration
 
 A, B = "198.51.100.7", "203.0.113.9"
 

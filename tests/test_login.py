@@ -1,8 +1,7 @@
 """Login through the hub, tenant-bound tokens, switch-tenant, lockout, password changes."""
 
 import requests
-
-from conftest import Api, unique
+from conftest import Api
 
 
 def test_login_answers_the_upstream_shape(platform, admin):

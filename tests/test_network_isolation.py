@@ -13,7 +13,6 @@ import os
 
 import pytest
 import requests
-
 from conftest import wait_until
 from test_notebooks import lab_get, run_notebook, wait_answering, wait_notebook
 from test_tensorboard import tensorboard_pids

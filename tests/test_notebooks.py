@@ -16,7 +16,6 @@ import time
 
 import pytest
 import requests
-
 from conftest import unique, wait_until
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
 
@@ -207,9 +206,8 @@ def test_a_waiting_spawn_shows_its_queue_position_in_the_hubs_progress(platform,
 
 
 def test_a_notebook_outlives_a_restart_of_the_kqi_service(start_platform, tmp_path):
-    from test_job_durability import alive, make_lab, service_pid
-
     from conftest import _process_tree
+    from test_job_durability import alive, make_lab, service_pid
 
     platform = start_platform()
     lab = make_lab(platform, tmp_path / "git")

@@ -16,11 +16,11 @@ import zipfile
 
 import pytest
 import requests
-
 from conftest import unique
-from kqi_services.jobs.results import ResultPool
 from test_data_api import upload
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+
+from kqi_services.jobs.results import ResultPool
 
 SWAPPER = """\
 import ctypes, os, time

@@ -6,7 +6,6 @@ import signal
 
 import pytest
 import requests
-
 from conftest import unique
 
 pytestmark = pytest.mark.platform

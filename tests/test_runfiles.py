@@ -1,4 +1,4 @@
-"""kqi_services.runfiles and the output.zip of kqi_services.jobs.results, against real directories.
+"""kqi_services.jobs.runfiles and the output.zip of kqi_services.jobs.results, against real directories.
 
 Every test runs twice: with openat2(2) and with the O_NOFOLLOW walk that
 replaces it on kernels before 5.6.
@@ -15,10 +15,10 @@ import zipfile
 
 import pytest
 
-from kqi_services import runfiles
 from kqi_services.errors import InvalidInput, NotFound
+from kqi_services.jobs import runfiles
 from kqi_services.jobs.results import ZipLimits, zip_directory
-from kqi_services.runfiles import RunTree, components, display_name, display_path, undisplayed, url_path
+from kqi_services.jobs.runfiles import RunTree, components, display_name, display_path, undisplayed, url_path
 
 SECRET = b"host secret: never served"
 RENAME_EXCHANGE = 2

@@ -1,14 +1,6 @@
 """The admission rules of the job queue, without a hub: quotas, partitions, GPUs, FIFO and round-robin."""
 
-from kqi_services.scheduler import (
-    PRIVATE,
-    JobRequest,
-    NodeView,
-    Resources,
-    plan,
-    queue_positions,
-    refusal,
-)
+from kqi_services.jobs.scheduler import PRIVATE, JobRequest, NodeView, Resources, plan, queue_positions, refusal
 
 
 def node(name="n1", cpu=4, memory=16, gpu=0, partition="default", **kw):

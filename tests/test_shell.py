@@ -17,18 +17,18 @@ import time
 
 import pytest
 import requests
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import websocket_connect
-
 from conftest import unique
-from kqi_services.executor import Executor, ExecutorError, Mount, RunSpec
-from kqi_services.executor.cgroups import RunCgroup
-from kqi_services.executor.shell import ShellUnavailable, open_shell, shell_environment
-from kqi_services.executor.supervisor import RUNNING_FILE, read_json
 from test_browser_session import hub_login
 from test_executor import executor_factory, new_id, sandbox  # noqa: F401 (fixtures)
 from test_executor import wait_for as wait_until
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 (fixtures)
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from kqi_services.executor import Executor, ExecutorError, Mount, RunSpec
+from kqi_services.executor.cgroups import RunCgroup
+from kqi_services.executor.shell import ShellUnavailable, open_shell, shell_environment
+from kqi_services.executor.supervisor import RUNNING_FILE, read_json
 
 PROBE = ("echo id=$TRAINING_ID; echo kqi=$(ls /kqi | tr '\\n' ,); echo init=$(tr '\\0' ' ' < /proc/1/cmdline); "
          "echo host=$(hostname); echo tty=$(tty); echo pid=$$; echo $(grep -E '^(CapEff|NoNewPrivs)' /proc/self/status);"

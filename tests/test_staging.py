@@ -5,14 +5,14 @@ import stat
 
 import pytest
 
-from kqi_services import data as data_core
-from kqi_services import datasets as dataset_core
+from kqi_services.accounts.secretbox import SecretBox
+from kqi_services.catalog import data as data_core
+from kqi_services.catalog import datasets as dataset_core
 from kqi_services.db import make_engine, make_session_factory, upgrade
-from kqi_services.nodes import NodeCapacity
+from kqi_services.jobs.nodes import NodeCapacity
+from kqi_services.jobs.staging import data_layout, dataset_layout, stage
 from kqi_services.orm import Tenant, Upload, utcnow
-from kqi_services.secretbox import SecretBox
 from kqi_services.seed import seed_defaults
-from kqi_services.staging import data_layout, dataset_layout, stage
 from kqi_services.storage.local import LocalStore
 
 

@@ -14,13 +14,12 @@ import time
 
 import pytest
 import requests
-
 from conftest import _process_tree, launch_platform
 from test_browser_session import hub_login
 from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
 from upstream import Cli, require_upstream_cli
 
-from kqi_services.tensorboard import FAILED, PENDING, LogSource, TensorBoardManager
+from kqi_services.jobs.tensorboard import FAILED, PENDING, LogSource, TensorBoardManager
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +363,7 @@ def test_unsandboxed_tensorboard_dies_with_its_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
 sys.path.insert(0, {os.getcwd()!r})
-from kqi_services.tensorboard import LogSource, TensorBoardManager
+from kqi_services.jobs.tensorboard import LogSource, TensorBoardManager
 m = TensorBoardManager({str(tmp_path / "tb")!r}, "/x/", sandbox="none",
                        command=[sys.executable, "-c", "import time; time.sleep(60)", "tensorboard"])
 print(m.start(6, 1, [LogSource(6, "r", {str(source)!r})], 60).process.pid, flush=True)
@@ -383,7 +382,7 @@ time.sleep(60)
 
 
 def test_without_bubblewrap_auto_refuses_rather_than_follow_a_runs_symlinks(tmp_path, monkeypatch):
-    import kqi_services.tensorboard as tb
+    import kqi_services.jobs.tensorboard as tb
     from kqi_services.errors import Unavailable
     from kqi_services.executor.sandbox import HostLayout
 

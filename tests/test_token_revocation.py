@@ -8,12 +8,12 @@ how long it still works.
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from kqi_services.identities import IdentityCache, parse_expiry
+from kqi_services.hub.identities import IdentityCache, parse_expiry
 
 #: IdentityCache.revalidate_seconds' default: the window stated for tokens revoked in the hub directly
 REVOCATION_WINDOW = 5.0
@@ -109,7 +109,7 @@ async def test_an_answer_in_flight_during_a_revocation_is_not_kept():
 
 
 async def test_an_answer_ends_with_the_token():
-    soon = datetime.now(timezone.utc) + timedelta(seconds=0.3)
+    soon = datetime.now(UTC) + timedelta(seconds=0.3)
     hub = FakeHub(expires_at=soon.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     cache = IdentityCache(hub, hub, revalidate_seconds=60)
     assert await cache.identify("t") is not None

@@ -9,7 +9,6 @@ import zipfile
 
 import pytest
 import requests
-
 from conftest import unique
 from test_data_api import upload
 

@@ -4,11 +4,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from kqi_services.accounts.passwords import WeakPassword, after_failure, hash_password, is_locked, verify_password
+from kqi_services.accounts.secretbox import SecretBox
+from kqi_services.accounts.tokens import token_lifetime
 from kqi_services.errors import InvalidInput
-from kqi_services.nodes import detect_cpu, detect_memory_gb, parse_nvidia_smi
-from kqi_services.passwords import WeakPassword, after_failure, hash_password, is_locked, verify_password
-from kqi_services.secretbox import SecretBox
-from kqi_services.tokens import token_lifetime
+from kqi_services.jobs.nodes import detect_cpu, detect_memory_gb, parse_nvidia_smi
 
 
 def test_password_hash_and_rules():

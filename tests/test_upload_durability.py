@@ -6,9 +6,8 @@ import signal
 
 import pytest
 import requests
-
-from test_data_api import FORM, upload
 from conftest import wait_until
+from test_data_api import FORM, upload
 from test_job_durability import service_pid
 
 pytestmark = pytest.mark.platform

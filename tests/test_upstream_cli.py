@@ -10,9 +10,9 @@ import os
 import re
 
 import pytest
-
 from conftest import unique
-from upstream import Cli, field as _field, require_upstream_cli
+from upstream import Cli, require_upstream_cli
+from upstream import field as _field
 
 pytestmark = pytest.mark.upstream
 

@@ -12,7 +12,6 @@ import os
 import re
 
 import pytest
-
 from conftest import unique
 from upstream import Cli, cli_login, field, require_upstream_cli
 

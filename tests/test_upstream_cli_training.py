@@ -22,7 +22,6 @@ import time
 import zipfile
 
 import pytest
-
 from conftest import unique
 from test_data_api import upload
 from upstream import Cli, cli_login, field, require_upstream_cli

@@ -8,8 +8,8 @@ It imports nothing from the server side: only ``requests`` and the stdlib.
 """
 
 from .config import config_path, read_config, update_config
-from .resources import FINISHED
 from .errors import KqiApiError, KqiConfigError
+from .resources import FINISHED
 from .session import KqiClient
 from .transfer import PART_SIZE
 

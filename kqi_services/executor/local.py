@@ -28,8 +28,19 @@ from .base import Executor, ExecutorError, RunActive, RunExists, RunHandle, RunN
 from .cgroups import RunCgroup
 from .forkserver import ForkServer, ForkServerError
 from .spec import DEFAULT_PATH, RUN_ID_PATTERN, RunSpec, SpecError, check_absolute
-from .supervisor import (HALT_FILE, MODULE, OPTIONS_FILE, PID_FILE, RUNNING_FILE, SPEC_FILE, STATUS_FILE,
-                         SUPERVISOR_LOG, read_json, supervisor_pid, write_json_atomic)
+from .supervisor import (
+    HALT_FILE,
+    MODULE,
+    OPTIONS_FILE,
+    PID_FILE,
+    RUNNING_FILE,
+    SPEC_FILE,
+    STATUS_FILE,
+    SUPERVISOR_LOG,
+    read_json,
+    supervisor_pid,
+    write_json_atomic,
+)
 
 # Until the supervisor has written its pid file, a run is "starting", not "lost".
 START_GRACE_S = 15.0

@@ -38,12 +38,19 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .cgroups import RunCgroup, is_zombie_or_gone
 from .netns import NetworkUnavailable, PrivateNetwork, Relay, loopback_source, start_outside_network
-from .sandbox import (OUTSIDE_RESOLV_CONF, RESOLV_CONF, SandboxUnavailable, bwrap_invocation, probe_host,
-                      sandbox_command, unshare_environment)
+from .sandbox import (
+    OUTSIDE_RESOLV_CONF,
+    RESOLV_CONF,
+    SandboxUnavailable,
+    bwrap_invocation,
+    probe_host,
+    sandbox_command,
+    unshare_environment,
+)
 from .spec import DEFAULT_PATH, RunSpec
 
 MODULE = "kqi_services.executor.supervisor"
@@ -62,7 +69,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_json_atomic(path: str, data: dict, durable: bool = False) -> None:

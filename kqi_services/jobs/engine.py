@@ -24,13 +24,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from kqi_services.accounts.tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
+from kqi_services.jobs.gitmodel import GitModelError, clone, clone_url, resolve_commit
+from kqi_services.jobs.scheduler import Resources, plan
+from kqi_services.jobs.staging import StagedFile, dataset_layout, stage
+
 from ..executor.base import Executor, RunNotFound, RunState
 from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
-from ..gitmodel import GitModelError, clone, clone_url, resolve_commit
 from ..orm import Credential, DataSet, GitEndpoint, Run, StorageEndpoint, Tenant, User, utcnow
-from ..scheduler import Resources, plan
-from ..staging import StagedFile, dataset_layout, stage
-from ..tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
@@ -119,7 +120,7 @@ class JobEngine:
             # the database is read, and the queue planned, when kicked and once per poll_seconds.
             try:
                 await asyncio.wait_for(self._wake.wait(), self.busy_poll_seconds if self._active else self.poll_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             kicked = self._wake.is_set()
             self._wake.clear()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from kqi_services.jobs.scheduler import JobRequest, NodeView, Resources, queue_positions
+
 from ..orm import Node, Run
-from ..scheduler import JobRequest, NodeView, Resources, queue_positions
 from . import status as st
 
 

@@ -24,9 +24,10 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from kqi_services.jobs.runfiles import DIRECTORY, FILE, SYMLINK, TOO_DEEP, TRUNCATED, RunTree, chunks, display_path
+
 from ..errors import NotFound
 from ..orm import Run, RunFile
-from ..runfiles import DIRECTORY, FILE, SYMLINK, TOO_DEEP, TRUNCATED, RunTree, chunks, display_path
 from .kinds import JobKind
 from .runtime import RunPaths
 

@@ -13,11 +13,12 @@ import re
 
 from sqlalchemy import func, select
 
+from kqi_services.catalog.datasets import get_dataset
+from kqi_services.jobs.scheduler import JobRequest, NodeView, Resources, refusal
+
 from .. import validation as v
-from ..datasets import get_dataset
 from ..errors import InvalidInput, NotFound
 from ..orm import GitEndpoint, RegistryEndpoint, Run, RunParent, RunTag, Tenant, User
-from ..scheduler import JobRequest, NodeView, Resources, refusal
 from .kinds import JobKind
 from .status import PENDING
 

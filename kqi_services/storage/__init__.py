@@ -37,7 +37,8 @@ class StoreRegistry:
 
 def local_store_for(settings) -> ObjectStore:
     """The embedded local store of a platform: objects under the state dir, URLs signed with its key."""
-    from ..secretbox import read_or_create_secret
+    from kqi_services.accounts.secretbox import read_or_create_secret
+
     from .local import LocalStore
 
     secret = read_or_create_secret(os.path.join(settings.secrets_dir, "storage-url-key"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from kqi_services import validation
@@ -162,7 +162,7 @@ def new_stored_path(prefix: str, file_name: str, unique_id: str, now: datetime |
     """
     if not isinstance(prefix, str) or not all(_KEY_SEGMENT.match(s) for s in prefix.split("/")):
         raise UploadError(f"Invalid key prefix {prefix!r}")
-    day = (now or datetime.now(timezone.utc)).strftime("%Y%m%d")
+    day = (now or datetime.now(UTC)).strftime("%Y%m%d")
     return f"{prefix}/{day}/{unique_id}/{check_file_name(file_name)}"
 
 

@@ -53,7 +53,8 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import BinaryIO, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, urlencode
 
 from . import signing

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config
@@ -201,7 +201,7 @@ class S3Store(ObjectStore):
     # housekeeping --------------------------------------------------------------------------
     def purge_abandoned(self, older_than_seconds: int) -> int:
         """Abort the bucket's multipart uploads initiated before then."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
         purged = 0
         try:
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):

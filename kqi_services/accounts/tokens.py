@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from .errors import InvalidInput
-from .hubapi import HubAPI
-from .orm import TokenTenant, User, utcnow
+from kqi_services.errors import InvalidInput
+from kqi_services.hub.api import HubAPI
+from kqi_services.orm import TokenTenant, User, utcnow
 
 #: notes of the tokens JupyterHub gives running servers; revocation spares them
 SERVER_TOKEN_NOTE_PREFIX = "Server at "
@@ -96,7 +96,7 @@ async def revoke_user_tokens(hub: HubAPI, db, user: User, hub_auth=None) -> int:
 
 def forget_cached_identities(hub_auth) -> None:
     """Drop the service's token → user answers (``identities`` and HubAuth's own), so revoked tokens stop at once."""
-    from .identities import IdentityCache  # it imports this module
+    from kqi_services.hub.identities import IdentityCache  # it imports this module
 
     cached = getattr(hub_auth, IdentityCache.ATTRIBUTE, None)
     if cached is not None:

@@ -15,13 +15,12 @@ import os
 import sys
 
 import hub_config
-
-from . import lifeline
-from .db import make_engine, make_session_factory, upgrade
-from .nodes import detect_node
-from .secretbox import SecretBox
-from .seed import ensure_admin, seed_defaults
-from .settings import PlatformSettings
+from kqi_services.accounts.secretbox import SecretBox
+from kqi_services.db import make_engine, make_session_factory, upgrade
+from kqi_services.hub import lifeline
+from kqi_services.hub.settings import PlatformSettings
+from kqi_services.jobs.nodes import detect_node
+from kqi_services.seed import ensure_admin, seed_defaults
 
 
 def prepare_state(settings: PlatformSettings, admin_password: str | None) -> str | None:

@@ -15,11 +15,11 @@ import logging
 
 from sqlalchemy import func, select
 
-from .errors import Conflict
-from .jobs import status as st
-from .jobs.kinds import NOTEBOOK
-from .jobs.submission import build_run, resubmission_body
-from .orm import Run, RunParent, Tenant, User, utcnow
+from kqi_services.errors import Conflict
+from kqi_services.jobs import status as st
+from kqi_services.jobs.kinds import NOTEBOOK
+from kqi_services.jobs.submission import build_run, resubmission_body
+from kqi_services.orm import Run, RunParent, Tenant, User, utcnow
 
 log = logging.getLogger("kqi.notebooks")
 

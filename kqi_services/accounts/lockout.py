@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .orm import Base, utcnow
-from .passwords import after_failure, is_locked
+from kqi_services.accounts.passwords import after_failure, is_locked
+from kqi_services.orm import Base, utcnow
 
 #: an IPv6 address with a zone is at most 45 + a few characters
 ADDRESS_LENGTH = 64

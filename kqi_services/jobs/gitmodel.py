@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .errors import InvalidInput
+from kqi_services.errors import InvalidInput
 
 ALLOWED_PROTOCOLS = "file:http:https:ssh"
 TOKEN_USER = "oauth2"

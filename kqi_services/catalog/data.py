@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
-from . import validation as v
-from .errors import Conflict, InvalidInput, NotFound
-from .listing import apply_standard_filters
-from .orm import Data, DataFile, DataSetEntry, DataTag, RunFile, Tenant, Upload
+from kqi_services import validation as v
+from kqi_services.errors import Conflict, InvalidInput, NotFound
+from kqi_services.listing import apply_standard_filters
+from kqi_services.orm import Data, DataFile, DataSetEntry, DataTag, RunFile, Tenant, Upload
 
 MAX_FILES_PER_DATA = 10_000
 

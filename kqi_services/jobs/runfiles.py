@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-from .errors import InvalidInput, NotFound
+from kqi_services.errors import InvalidInput, NotFound
 
 SYS_OPENAT2 = {"x86_64": 437, "aarch64": 437, "ppc64le": 437, "s390x": 437, "riscv64": 437}.get(os.uname().machine)
 RESOLVE_NO_MAGICLINKS = 0x02

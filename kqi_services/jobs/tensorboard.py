@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 from traitlets import Enum, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
-from .errors import Unavailable
-from .executor.netns import NetworkUnavailable, PortForward, PrivateNetwork, Relay
-from .executor.sandbox import bwrap_argv, probe_host
-from .executor.spec import DEFAULT_PATH, Mount, RunSpec
+from kqi_services.errors import Unavailable
+from kqi_services.executor.netns import NetworkUnavailable, PortForward, PrivateNetwork, Relay
+from kqi_services.executor.sandbox import bwrap_argv, probe_host
+from kqi_services.executor.spec import DEFAULT_PATH, Mount, RunSpec
 
 log = logging.getLogger("kqi.tensorboard")
 

@@ -11,8 +11,8 @@ import logging
 
 from sqlalchemy import select
 
-from .hubapi import HubAPI
-from .orm import Tenant, User
+from kqi_services.hub.api import HubAPI
+from kqi_services.orm import Tenant, User
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from . import validation as v
-from .data import get_data, next_display_id
-from .errors import Conflict, InvalidInput, NotFound
-from .listing import apply_standard_filters
-from .orm import DataSet, DataSetEntry, DataType, Tenant
+from kqi_services import validation as v
+from kqi_services.catalog.data import get_data, next_display_id
+from kqi_services.errors import Conflict, InvalidInput, NotFound
+from kqi_services.listing import apply_standard_filters
+from kqi_services.orm import DataSet, DataSetEntry, DataType, Tenant
 
 
 def data_types(db) -> list[DataType]:

@@ -2,7 +2,7 @@
 
 Plain functions on a SQLAlchemy session, free of tornado and of the hub:
 they validate, change rows and flush, and leave the commit (and the mirror
-to JupyterHub groups, see ``hubmirror``) to the caller, so a failed hub call
+to JupyterHub groups, see ``hub.mirror``) to the caller, so a failed hub call
 rolls the whole change back.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from . import lockout
-from . import validation as v
-from .errors import Conflict, InvalidInput, NotFound
-from .orm import (
+from kqi_services import validation as v
+from kqi_services.accounts import lockout
+from kqi_services.accounts.passwords import WeakPassword, hash_password
+from kqi_services.errors import Conflict, InvalidInput, NotFound
+from kqi_services.orm import (
     GitEndpoint,
     Membership,
     RegistryEndpoint,
@@ -25,7 +26,6 @@ from .orm import (
     TenantRegistry,
     User,
 )
-from .passwords import WeakPassword, hash_password
 
 ADMIN_ROLE_ID = 1
 USER_ROLE_ID = 2

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from .datasets import entries_by_type
-from .orm import DataFile, DataSet
+from kqi_services.catalog.datasets import entries_by_type
+from kqi_services.orm import DataFile, DataSet
 
 DOWNLOAD_WORKERS = 8
 CHUNK = 1024 * 1024

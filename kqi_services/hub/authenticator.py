@@ -27,12 +27,13 @@ from datetime import timedelta
 from jupyterhub.auth import Authenticator
 from traitlets import Integer, List, Unicode, default, validate
 
-from . import lifeline, lockout
-from .db import make_engine, make_session_factory
-from .forwarding import PROXY_PID_FILE_NAME, request_source
-from .orm import User, utcnow
-from .passwords import verify_password
-from .settings import PlatformSettings
+from kqi_services.accounts import lockout
+from kqi_services.accounts.passwords import verify_password
+from kqi_services.db import make_engine, make_session_factory
+from kqi_services.hub import lifeline
+from kqi_services.hub.forwarding import PROXY_PID_FILE_NAME, request_source
+from kqi_services.hub.settings import PlatformSettings
+from kqi_services.orm import User, utcnow
 
 
 class KqiAuthenticator(Authenticator):

@@ -25,10 +25,9 @@ import sys
 import click
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from kqi_services.cli import invoke
+from kqi_services.cli.output import State
 from kqi_services.client import KqiApiError, KqiConfigError
-
-from .cli import invoke
-from .cli.output import State
 
 
 def expand(words: list[str]) -> list[str]:

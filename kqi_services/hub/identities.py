@@ -26,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from traitlets import Float, Integer
 from traitlets.config import Configurable
 
-from .hubapi import HubAPIError
-from .tokens import token_hash
+from kqi_services.accounts.tokens import token_hash
+from kqi_services.hub.api import HubAPIError
+
 
 def parse_expiry(value) -> float | None:
     """The hub's ``expires_at`` (ISO 8601, UTC, ``Z`` or naive) as epoch seconds; None when it never expires."""
@@ -41,7 +42,7 @@ def parse_expiry(value) -> float | None:
         return None
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

@@ -13,7 +13,8 @@ import sys
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the checkout (or site-packages) holding the kqi_services package: node_modules/ sits here in a checkout
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 #: variables of the kqi service's own settings that the hub passes on to it

@@ -159,7 +159,7 @@ async def call(session, rec: Recorder, op: str, method: str, url: str, expect=(2
 async def client(n: int, api: str, token: str, seeded: dict, upload_bytes: int, deadline: float,
                  rec: Recorder, uploads: list[float]) -> None:
     rng = random.Random(n)
-    ops, weights = zip(*MIX)
+    ops, weights = zip(*MIX, strict=True)
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=1)  # one keep-alive connection per client, as a user's CLI

@@ -9,22 +9,10 @@ from kqi_services import validation as v
 from kqi_services.accounts import users as accounts
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.hub import mirror as hubmirror
+from kqi_services.jobs.queue import partitions_of, visible_nodes
 from kqi_services.orm import Node, Tenant
 
 from .base import APIHandler
-
-
-def visible_nodes(db, tenant: Tenant) -> list[Node]:
-    """Nodes a tenant may run on: public ones and private ones assigned to it."""
-    nodes = db.scalars(select(Node).order_by(Node.id)).all()
-    return [
-        n for n in nodes
-        if n.access_level == 2 or (n.access_level == 1 and str(tenant.id) in n.assigned_tenant_ids.split(","))
-    ]
-
-
-def partitions_of(nodes) -> list[str]:
-    return sorted({n.partition for n in nodes if n.partition})
 
 
 class QuotaListHandler(APIHandler):

@@ -1,30 +1,31 @@
-"""Run API of every job kind (v2 Training group; preprocessing and inference reuse it).
+"""Run API of every job kind (v2 Training group; notebooks, preprocessing and inference reuse it).
 
-Each handler class is bound to a JobKind at the bottom of the module, so the
-training routes and, later, the inference and preprocessing routes are the
-same code over other data.
+Each route passes its JobKind to the handler (``handlers_for`` at the bottom
+of the module), so the training routes and the other kinds' are the same
+code over other data. Handlers check the request and call the core:
+``submission.submit_run`` queues, the engine halts and deletes, ``apimodels``
+writes the JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shutil
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from sqlalchemy import exists, select
 
+from kqi_services import apimodels
 from kqi_services import validation as v
-from kqi_services.apimodels import audit_model, dataset_model, timestamp
+from kqi_services.apimodels import timestamp
 from kqi_services.catalog.data import completed_upload
-from kqi_services.catalog.datasets import mark_used
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
+from kqi_services.jobs.engine import JobEngine
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
-from kqi_services.jobs.queue import node_views, queue_position
+from kqi_services.jobs.queue import queue_position
 from kqi_services.jobs.runfiles import (
     DIRECTORY,
     FILE,
@@ -38,28 +39,28 @@ from kqi_services.jobs.runfiles import (
     url_path,
 )
 from kqi_services.jobs.runtime import RunPaths
-from kqi_services.jobs.submission import RUN_NAME, build_run, resubmission_body
+from kqi_services.jobs.submission import RUN_NAME, resubmission_body, submit_run
 from kqi_services.listing import apply_standard_filters, text_filter
-from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunFile, RunTag, utcnow
+from kqi_services.orm import DataSet, Run, RunFile, RunTag, User
 from kqi_services.storage import signing
 
 from .base import APIHandler
-from .cluster import partitions_of, visible_nodes
 from .files import FileSender
 
 MAX_LISTED_ENTRIES = 10_000
 LOG_CHUNK = 1024 * 1024
 
 
-def full_name(run: Run) -> str:
-    return f"{run.id}:{run.name}"
-
-
 class RunBase(APIHandler):
+    """A handler of one job kind's routes: the route passes the kind (``{"kind": TRAINING}``)."""
+
     kind: JobKind = TRAINING
 
+    def initialize(self, kind: JobKind = TRAINING) -> None:
+        self.kind = kind
+
     @property
-    def engine(self):
+    def engine(self) -> JobEngine:
         return self.settings["engine"]
 
     def find(self, run_id) -> Run:
@@ -73,92 +74,29 @@ class RunBase(APIHandler):
         return RunPaths.of(self.settings["runs_dir"], self.kind, run.id)
 
     def index_model(self, run: Run) -> dict:
-        dataset = self.db.get(DataSet, run.dataset_id) if run.dataset_id else None
-        parents = [self.db.get(Run, p.parent_id) for p in run.parents]
-        return {
-            **audit_model(run),
-            "id": run.id,
-            "displayId": run.display_id,
-            "name": run.name,
-            "memo": run.memo,
-            "status": run.status,
-            "favorite": run.favorite,
-            "fullName": full_name(run),
-            "dataSet": dataset_model(dataset) if dataset else None,
-            "entryPoint": run.entry_point,
-            "parentFullNameList": [full_name(p) for p in parents if p],
-            "tags": [t.tag for t in run.tags],
-        }
-
-    def details_model(self, run: Run) -> dict:
-        git = self.db.get(GitEndpoint, run.git_id) if run.git_id else None
-        registry = self.db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
-        options = json.loads(run.options_json or "{}")
-        started, completed = run.started_at, run.completed_at
-        model = {
-            **self.index_model(run),
-            "key": self.kind.run_key(run.id),
-            "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
-                         "branch": run.git_branch, "commitId": run.git_commit,
-                         "url": f"{git.repository_url}/{run.git_owner}/{run.git_repository}" if git else None},
-            "options": [{"key": k, "value": val} for k, val in sorted(options.items())],
-            "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag,
-                               "registryName": registry.name if registry else None, "url": None}
-            if run.image else None,
-            "parents": [self.index_model(p) for p in (self.db.get(Run, x.parent_id) for x in run.parents) if p],
-            "startedAt": timestamp(started),
-            "completedAt": timestamp(completed),
-            "node": run.node,
-            "logSummary": None,
-            "cpu": run.cpu,
-            "memory": run.memory,
-            "gpu": run.gpu,
-            "partition": run.partition,
-            "ports": [],
-            "nodePorts": [],
-            "statusType": st.status_type(run.status),
-            "conditionNote": run.condition_note,
-            "waitingTime": _duration(run.created_at, started or (None if run.status == st.PENDING else completed)),
-            "executionTime": _duration(started, completed) if started else None,
-            "zip": run.zip_output,
-            "localDataSet": run.local_dataset,
-            # added
-            "gpuIds": [int(g) for g in run.gpu_ids.split(",") if g],
-            "queuePosition": self.queue_position(run),
-        }
+        model = apimodels.run_index_model(self.db, run)
+        if self.kind.interactive:
+            model.update(apimodels.notebook_lifetime_model(run))
         return model
 
-    def queue_position(self, run: Run) -> int | None:
-        return queue_position(self.db, run)
-
-
-def _duration(start, end) -> str | None:
-    if start is None:
-        return None
-    seconds = int(((end or utcnow()) - start).total_seconds())
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+    def details_model(self, run: Run) -> dict:
+        model = apimodels.run_details_model(self.db, run, self.kind, queue_position(self.db, run))
+        if self.kind.interactive:
+            user = self.db.get(User, run.user_id)
+            model = apimodels.notebook_details_model(model, run, self.kqi.hub_base_url, user.name if user else "")
+        return model
 
 
 class RunSubmitHandler(RunBase):
-    """POST /api/v2/{kind}/run: check, queue (201), and wake the engine."""
+    """POST /api/v2/{kind}/run: check and queue (``submission.submit_run``), 201 with its queue position."""
 
     def post(self):
         self.submit(self.get_json_body())
 
     def submit(self, body) -> None:
-        tenant = self.require_tenant()
-        run = build_run(self.db, self.kind, tenant, self.principal.user, body, node_views(self.db, []),
-                        partitions_of(visible_nodes(self.db, tenant)))
-        self.db.add(run)
-        self.db.flush()
-        run.queued_order = run.id
-        if run.dataset_id is not None:
-            mark_used(self.db.get(DataSet, run.dataset_id))
-        self.db.commit()
+        run = submit_run(self.db, self.kind, self.require_tenant(), self.principal.user, body)
         self.engine.kick()
-        model = self.index_model(run)
-        model["queuePosition"] = self.queue_position(run)
-        self.write_json(model, 201)
+        self.write_json({**self.index_model(run), "queuePosition": queue_position(self.db, run)}, 201)
 
 
 class RunCopyHandler(RunSubmitHandler):
@@ -224,22 +162,19 @@ class RunHandler(RunBase):
             raise Conflict(f"{self.kind.name.capitalize()} {run.id} is {run.status}; halt it first")
         if self.db.scalar(select(Run.id).where(Run.parents.any(parent_id=run.id)).limit(1)):
             raise Conflict(f"{self.kind.name.capitalize()} {run.id} is the parent of another run")
-        paths = self.paths(run)
         self.db.delete(run)
         self.db.commit()
-        try:
-            self.settings["executor"].cleanup(self.kind.run_key(run.id))
-        except RunNotFound:
-            pass
-        shutil.rmtree(paths.root, ignore_errors=True)
+        self.engine.delete_run_files(run)
         self.set_status(204)
         self.finish()
 
 
 class RunActionHandler(RunBase):
-    """POST …/halt, …/user-cancel, …/complete."""
+    """POST …/halt, …/user-cancel, …/complete: the route passes the status it ends with (``final``)."""
 
-    final = st.KILLED
+    def initialize(self, kind: JobKind = TRAINING, final: str = st.KILLED) -> None:
+        super().initialize(kind)
+        self.final = final
 
     async def post(self, run_id):
         run = self.find(run_id)
@@ -488,43 +423,34 @@ class RunSimpleListHandler(RunBase):
         tenant = self.require_tenant()
         runs = self.db.scalars(select(Run).where(Run.tenant_id == tenant.id, Run.kind == self.kind.name)
                                .order_by(Run.id.desc())).all()
-        self.write_json([{**audit_model(r), "id": r.id, "displayId": r.display_id, "name": r.name, "memo": r.memo,
-                          "status": r.status, "favorite": r.favorite, "fullName": full_name(r)} for r in runs])
+        self.write_json([apimodels.run_simple_model(r) for r in runs])
 
 
 class RunEventsHandler(RunBase):
     def get(self, run_id):
-        run = self.find(run_id)
-        events = []
-        if run.condition_note:
-            events.append({"tenantId": run.tenant_id, "containerName": self.kind.run_key(run.id),
-                           "message": run.condition_note, "details": None, "isError": run.status == st.ERROR,
-                           "firstTimestamp": timestamp(run.started_at), "lastTimestamp": timestamp(run.completed_at)})
-        self.write_json(events)
-
-
-def bind(cls, kind: JobKind, **attrs):
-    return type(f"{kind.name.capitalize()}{cls.__name__}", (cls,), {"kind": kind, **attrs})
+        self.write_json(apimodels.run_events_model(self.find(run_id), self.kind))
 
 
 def handlers_for(kind: JobKind) -> list:
+    """The run routes of one kind, each handler told its kind (and an action its final status)."""
     base = f"api/v2/{kind.name}"
+    of_kind = {"kind": kind}
     return [
-        (f"{base}", bind(RunListHandler, kind)),
-        (f"{base}/run", bind(RunSubmitHandler, kind)),
-        (f"{base}/simple", bind(RunSimpleListHandler, kind)),
-        (f"{base}/tags", bind(RunTagsHandler, kind)),
-        (rf"{base}/([0-9]+)", bind(RunHandler, kind)),
-        (rf"{base}/([0-9]+)/copy-run", bind(RunCopyHandler, kind)),
-        (rf"{base}/([0-9]+)/halt", bind(RunActionHandler, kind, final=st.KILLED)),
-        (rf"{base}/([0-9]+)/user-cancel", bind(RunActionHandler, kind, final=st.USER_CANCELED)),
-        (rf"{base}/([0-9]+)/complete", bind(RunActionHandler, kind, final=st.COMPLETED)),
-        (rf"{base}/([0-9]+)/files", bind(RunFilesHandler, kind)),
-        (rf"{base}/([0-9]+)/files/([0-9]+)", bind(RunFileHandler, kind)),
-        (rf"{base}/([0-9]+)/files/([^/]+)/size", bind(RunFileSizeHandler, kind)),
-        (rf"{base}/([0-9]+)/container-files", bind(ContainerFilesHandler, kind)),
-        (rf"{base}/([0-9]+)/log", bind(RunLogHandler, kind)),
-        (rf"{base}/([0-9]+)/events", bind(RunEventsHandler, kind)),
+        (f"{base}", RunListHandler, of_kind),
+        (f"{base}/run", RunSubmitHandler, of_kind),
+        (f"{base}/simple", RunSimpleListHandler, of_kind),
+        (f"{base}/tags", RunTagsHandler, of_kind),
+        (rf"{base}/([0-9]+)", RunHandler, of_kind),
+        (rf"{base}/([0-9]+)/copy-run", RunCopyHandler, of_kind),
+        (rf"{base}/([0-9]+)/halt", RunActionHandler, {**of_kind, "final": st.KILLED}),
+        (rf"{base}/([0-9]+)/user-cancel", RunActionHandler, {**of_kind, "final": st.USER_CANCELED}),
+        (rf"{base}/([0-9]+)/complete", RunActionHandler, {**of_kind, "final": st.COMPLETED}),
+        (rf"{base}/([0-9]+)/files", RunFilesHandler, of_kind),
+        (rf"{base}/([0-9]+)/files/([0-9]+)", RunFileHandler, of_kind),
+        (rf"{base}/([0-9]+)/files/([^/]+)/size", RunFileSizeHandler, of_kind),
+        (rf"{base}/([0-9]+)/container-files", ContainerFilesHandler, of_kind),
+        (rf"{base}/([0-9]+)/log", RunLogHandler, of_kind),
+        (rf"{base}/([0-9]+)/events", RunEventsHandler, of_kind),
     ]
 
 

@@ -34,7 +34,7 @@ from kqi_services.executor.shell import ShellProcess, ShellUnavailable, open_she
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import TRAINING, JobKind
 
-from .runs import RunBase, bind
+from .runs import RunBase
 
 READ_SIZE = 64 * 1024
 MAX_PENDING_INPUT = 4 * 1024 * 1024
@@ -283,7 +283,7 @@ def _retrieve(future) -> None:
 
 
 def handlers_for(kind: JobKind) -> list:
-    return [(rf"api/v2/{kind.name}/([0-9]+)/shell", bind(ShellHandler, kind))]
+    return [(rf"api/v2/{kind.name}/([0-9]+)/shell", ShellHandler, {"kind": kind})]
 
 
 default_handlers = handlers_for(TRAINING)

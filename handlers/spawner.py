@@ -24,15 +24,19 @@ from sqlalchemy import select
 
 from kqi_services import validation as v
 from kqi_services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from kqi_services.jobs import notebooks as core
 from kqi_services.jobs import status as st
+from kqi_services.jobs.engine import JobEngine
 from kqi_services.jobs.interactive import SpawnRequest
 from kqi_services.jobs.kinds import NOTEBOOK
-from kqi_services.jobs.queue import node_views, queue_position
+from kqi_services.jobs.queue import queue_position
+from kqi_services.jobs.submission import rerun_body, submit_run
 from kqi_services.orm import Run, Tenant, User
 
 from .base import APIHandler
-from .cluster import partitions_of, visible_nodes
+
+#: what the spawner sees of a notebook's phase: "running" once its server started (the spec is there)
+SPAWNER_PHASES = {st.QUEUED: "queued", st.PREPARING: "preparing", st.STARTING: "running", st.RUNS: "running",
+                  st.ENDED: "ended"}
 
 WAIT_MAX_S = 30
 
@@ -47,7 +51,7 @@ class SpawnerAPIHandler(APIHandler):
             raise Unauthorized("This API is for the hub's notebook spawner")
 
     @property
-    def engine(self):
+    def engine(self) -> JobEngine:
         return self.settings["engine"]
 
     def notebook(self, run_id) -> Run:
@@ -58,11 +62,9 @@ class SpawnerAPIHandler(APIHandler):
 
     def state(self, run: Run) -> dict:
         """What the spawner shows and decides on."""
-        phase = {st.PENDING: "queued", st.RUNNING: "running"}.get(run.status, "ended")
-        if run.status == st.RUNNING and self.engine.is_launching(run.id):
-            phase = "preparing"
+        phase = SPAWNER_PHASES[run.phase]
         position = queue_position(self.db, run)
-        spawn = self.engine.spawns.get(run.id)
+        spawn = self.engine.spawn_of(run.id)
         return {"id": run.id, "status": run.status, "phase": phase, "queuePosition": position,
                 "message": run.condition_note, "node": run.node,
                 "expiresAt": run.expires_at.isoformat() + "Z" if run.expires_at else None,
@@ -80,17 +82,15 @@ class SpawnerNotebooksHandler(SpawnerAPIHandler):
         options = v.field(body, "options", dict, default={}) or {}
         server_name = v.string(body, "serverName", max_length=255) or ""
         tenant = self.tenant_for(user, options.get("tenantId"))
-        nodes, partitions = node_views(self.db, []), partitions_of(visible_nodes(self.db, tenant))
         existing = self.db.scalar(select(Run).where(
             Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
             Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
         if existing is not None:
-            run = core.rerun_notebook(self.db, existing, tenant, user, options, nodes, partitions)
+            run = submit_run(self.db, NOTEBOOK, tenant, user, rerun_body(existing, options), rerun_of=existing,
+                             server_name=server_name)
         else:
             body = {"name": server_name or "default", **{k: val for k, val in options.items() if k != "tenantId"}}
-            run = core.create_notebook(self.db, tenant, user, body, nodes, partitions)
-            run.server_name = server_name
-        self.db.commit()
+            run = submit_run(self.db, NOTEBOOK, tenant, user, body, server_name=server_name)
         self.write_json(self.state(run), 201)
 
     def tenant_for(self, user: User, tenant_id) -> Tenant:
@@ -115,7 +115,7 @@ class SpawnerSpawnHandler(SpawnerAPIHandler):
         user = self.db.get(User, run.user_id)
         if user is None or body.get("user") != user.name:
             raise Forbidden("That notebook is another user's")
-        if run.status != st.PENDING:
+        if run.phase != st.QUEUED:
             raise Conflict(f"Notebook {run.id} is {run.status}; rerun it to start it again")
         cmd = v.field(body, "cmd", list, required=True)
         env = v.field(body, "env", dict, required=True)
@@ -124,8 +124,7 @@ class SpawnerSpawnHandler(SpawnerAPIHandler):
         if not all(isinstance(k, str) and isinstance(val, str) for k, val in env.items()):
             raise InvalidInput("env must map names to strings")
         port = v.integer(body, "port", required=True, minimum=1, maximum=65535)
-        self.engine.spawns[run.id] = SpawnRequest(cmd, env, port, run_here=v.boolean(body, "runHere", default=True))
-        self.engine.kick()
+        self.engine.request_spawn(run.id, SpawnRequest(cmd, env, port, run_here=v.boolean(body, "runHere", default=True)))
         self.write_json(self.state(run))
 
 
@@ -151,9 +150,7 @@ class SpawnerStopHandler(SpawnerAPIHandler):
 
     async def post(self, run_id):
         run = self.notebook(run_id)
-        spawn = self.engine.spawns.get(run.id)
-        if spawn is not None:
-            spawn.stopping_by_hub = True
+        self.engine.stopping_by_hub(run.id)
         if run.status in st.ACTIVE:
             await self.engine.halt(self.db, run, st.KILLED)
         deadline = time.monotonic() + float(self.get_query_argument("wait", "20"))

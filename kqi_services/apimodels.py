@@ -6,9 +6,27 @@ it adds fields and never renames.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from urllib.parse import quote
 
-from .orm import Data, DataSet, GitEndpoint, Membership, Node, RegistryEndpoint, Role, StorageEndpoint, Tenant, User
+from .jobs.kinds import JobKind
+from .jobs.notebooks import remaining_seconds
+from .jobs.status import ERROR, PENDING, status_type
+from .orm import (
+    Data,
+    DataSet,
+    GitEndpoint,
+    Membership,
+    Node,
+    RegistryEndpoint,
+    Role,
+    Run,
+    StorageEndpoint,
+    Tenant,
+    User,
+    utcnow,
+)
 
 GIT_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "GitHub", 3: "GitLabCom", 4: "Gitea"}
 REGISTRY_SERVICE_TYPES = {0: "None", 1: "GitLab", 2: "DockerHub", 3: "NvidiaGPUCloud", 4: "PrivateDockerRegistry"}
@@ -242,3 +260,114 @@ def dataset_model(dataset: DataSet) -> dict:
         "memo": dataset.memo,
         "isFlat": dataset.is_flat,
     }
+
+
+# runs (every job kind and notebooks) -----------------------------------------------------------------
+
+
+def run_full_name(run: Run) -> str:
+    return f"{run.id}:{run.name}"
+
+
+def run_duration(start: datetime | None, end: datetime | None) -> str | None:
+    """The contract's ``waitingTime``/``executionTime``: ``1d 2h 3m 4s`` from ``start`` to ``end`` (or now)."""
+    if start is None:
+        return None
+    seconds = int(((end or utcnow()) - start).total_seconds())
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+
+
+def run_simple_model(run: Run) -> dict:
+    """A run in the ``…/simple`` lists."""
+    return {**audit_model(run), "id": run.id, "displayId": run.display_id, "name": run.name, "memo": run.memo,
+            "status": run.status, "favorite": run.favorite, "fullName": run_full_name(run)}
+
+
+def run_index_model(db, run: Run) -> dict:
+    """A run in the lists (IndexOutputModel); added: ``phase`` (see ``jobs.status``)."""
+    dataset = db.get(DataSet, run.dataset_id) if run.dataset_id else None
+    parents = [db.get(Run, p.parent_id) for p in run.parents]
+    return {
+        **run_simple_model(run),
+        "dataSet": dataset_model(dataset) if dataset else None,
+        "entryPoint": run.entry_point,
+        "parentFullNameList": [run_full_name(p) for p in parents if p],
+        "tags": [t.tag for t in run.tags],
+        "phase": run.phase,
+    }
+
+
+def run_details_model(db, run: Run, kind: JobKind, queue_position: int | None) -> dict:
+    """A run's DetailsOutputModel; added: ``gpuIds``, ``queuePosition`` and ``phase``."""
+    git = db.get(GitEndpoint, run.git_id) if run.git_id else None
+    registry = db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
+    options = json.loads(run.options_json or "{}")
+    started, completed = run.started_at, run.completed_at
+    return {
+        **run_index_model(db, run),
+        "key": kind.run_key(run.id),
+        "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
+                     "branch": run.git_branch, "commitId": run.git_commit,
+                     "url": f"{git.repository_url}/{run.git_owner}/{run.git_repository}" if git else None},
+        "options": [{"key": k, "value": val} for k, val in sorted(options.items())],
+        "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag,
+                           "registryName": registry.name if registry else None, "url": None}
+        if run.image else None,
+        "parents": [run_index_model(db, p) for p in (db.get(Run, x.parent_id) for x in run.parents) if p],
+        "startedAt": timestamp(started),
+        "completedAt": timestamp(completed),
+        "node": run.node,
+        "logSummary": None,
+        "cpu": run.cpu,
+        "memory": run.memory,
+        "gpu": run.gpu,
+        "partition": run.partition,
+        "ports": [],
+        "nodePorts": [],
+        "statusType": status_type(run.status),
+        "conditionNote": run.condition_note,
+        "waitingTime": run_duration(run.created_at, started or (None if run.status == PENDING else completed)),
+        "executionTime": run_duration(started, completed) if started else None,
+        "zip": run.zip_output,
+        "localDataSet": run.local_dataset,
+        # added
+        "gpuIds": [int(g) for g in run.gpu_ids.split(",") if g],
+        "queuePosition": queue_position,
+    }
+
+
+def run_events_model(run: Run, kind: JobKind) -> list[dict]:
+    """The contract's events of a run: its condition (why it is where it is, or why it ended), if any."""
+    if not run.condition_note:
+        return []
+    return [{"tenantId": run.tenant_id, "containerName": kind.run_key(run.id), "message": run.condition_note,
+             "details": None, "isError": run.status == ERROR, "firstTimestamp": timestamp(run.started_at),
+             "lastTimestamp": timestamp(run.completed_at)}]
+
+
+def notebook_lab_url(hub_base_url: str, user_name: str, run: Run) -> str:
+    """The path of a notebook's JupyterLab through the hub."""
+    return f"{hub_base_url}user/{quote(user_name)}/{quote(run.server_name or '')}/lab"
+
+
+def notebook_lifetime_model(run: Run) -> dict:
+    """Added to a notebook's list entry: its lifetime, and when a running one's lifetime ends."""
+    return {"expiresIn": run.expires_in, "expiresAt": timestamp(run.expires_at),
+            "remainingSeconds": remaining_seconds(run)}
+
+
+def notebook_details_model(details: dict, run: Run, hub_base_url: str, user_name: str) -> dict:
+    """A notebook's DetailsOutputModel from the run's: no training-only fields, the notebook's own added."""
+    model = {k: val for k, val in details.items() if k not in ("zip", "logSummary", "ports")}
+    model.update({
+        "expiresIn": run.expires_in,
+        "jupyterLabVersion": None,
+        "notebookNodePort": None,
+        "notebookToken": None,
+        # added
+        "expiresAt": timestamp(run.expires_at),
+        "remainingSeconds": remaining_seconds(run),
+        "serverName": run.server_name,
+        "url": notebook_lab_url(hub_base_url, user_name, run),
+    })
+    return model

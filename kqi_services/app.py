@@ -19,7 +19,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Enum, Integer, Unicode, default
+from traitlets import Bool, Enum, Integer, Type, Unicode, default
 from traitlets.config import Application
 
 from kqi_services.accounts.secretbox import SecretBox, read_or_create_secret
@@ -31,7 +31,6 @@ from kqi_services.jobs.tensorboard import TensorBoardManager
 
 from .db import check_db_revision, make_engine, make_session_factory
 from .executor.hostmount import mount_nosuid
-from .executor.local import LocalExecutor
 from .jobs.engine import JobEngine
 from .jobs.interactive import software_paths
 from .storage import StoreRegistry, local_store_for
@@ -51,6 +50,10 @@ def log_request(handler) -> None:
     logging.getLogger("tornado.access").log(
         level, "%d %s %s (%s) %.2fms", status, handler.request.method, uri, handler.request.remote_ip, elapsed
     )
+
+
+#: executors by the names KQI_EXECUTOR takes
+EXECUTORS = {"local": "kqi_services.executor.local.LocalExecutor"}
 
 
 class KqiService(Application):
@@ -112,6 +115,21 @@ class KqiService(Application):
     def _run_network_default(self):
         return os.environ.get("KQI_RUN_NETWORK", "private")
 
+    executor_class = Type(
+        "kqi_services.executor.local.LocalExecutor",
+        klass="kqi_services.executor.base.Executor",
+        help="""The executor that runs every job and notebook (``executor.base.Executor``). It is built as
+        ``executor_class(runs_root, extra_ro_paths=...)``: ``runs_root`` is its state directory under
+        the platform's, ``extra_ro_paths`` what a notebook's server needs read-only (this Python
+        environment). The default runs each in a bubblewrap sandbox on this host. KQI_EXECUTOR names
+        one (``local``) or gives a class's import path. Example:
+        ``--KqiService.executor_class=mypackage.executors.MyExecutor``.""",
+    ).tag(config=True)
+
+    @default("executor_class")
+    def _executor_class_default(self):
+        return EXECUTORS.get(os.environ.get("KQI_EXECUTOR") or "local", os.environ.get("KQI_EXECUTOR"))
+
     trust_forwarded_host = Bool(
         False,
         help="""Believe the X-Forwarded-Host header of every request: set it when a proxy in front of
@@ -153,8 +171,8 @@ class KqiService(Application):
         if not_nosuid:
             log.warning("%s; a run could leave setuid binaries there", not_nosuid)
         # notebooks run the hub's single-user server from this Python environment
-        self.executor = LocalExecutor(os.path.join(self.platform.state_dir, "executor"),
-                                      extra_ro_paths=software_paths())
+        self.executor = self.executor_class(os.path.join(self.platform.state_dir, "executor"),
+                                            extra_ro_paths=software_paths())
         # instance(): the OAuth callback and landing handlers share this one
         self.hub_auth = HubOAuth.instance(
             api_url=self.hub_api_url, api_token=self.api_token, cache_max_age=self.token_cache_seconds
@@ -173,7 +191,7 @@ class KqiService(Application):
         from handlers.body_limit import BodyLimitedApplication
 
         prefix = self.service_prefix
-        routes = [(url_path_join(prefix, pattern), cls) for pattern, cls in default_handlers]
+        routes = [(url_path_join(prefix, pattern), *rest) for pattern, *rest in default_handlers]
         routes.append((url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler))
         routes.append((url_path_join(prefix, r"api/.*"), JSONNotFoundHandler))
         cookie_secret = read_or_create_secret(os.path.join(self.platform.secrets_dir, "kqi-service-cookie-secret"))

@@ -365,7 +365,9 @@ class Run(Audited, Base):
     """One job: a training, a preprocessing or an inference (``kind``).
 
     ``status`` holds the strings of the original server (Pending, Running,
-    Completed, UserCanceled, Failed, Killed, OOMKilled, Error).
+    Completed, UserCanceled, Failed, Killed, OOMKilled, Error); ``phase`` where
+    the run is (queued, preparing, starting, running, ended). Both change only
+    through ``jobs.status.apply``.
     """
 
     __tablename__ = "runs"
@@ -395,6 +397,7 @@ class Run(Audited, Base):
     zip_output: Mapped[bool] = mapped_column(Boolean, default=False)
     local_dataset: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(32), default="Pending", index=True)
+    phase: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued", index=True)
     condition_note: Mapped[str | None] = mapped_column(Text)
     node: Mapped[str | None] = mapped_column(String(255))
     gpu_ids: Mapped[str] = mapped_column(String(255), default="")

@@ -127,7 +127,7 @@ def pp_table(header: list, rows: list) -> None:
             lines.append([c[i] if i < len(c) else "" for c in cells])
     widths = [max(width(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
-        click.echo(" ".join(cell + " " * (w - width(cell)) for cell, w in zip(line, widths)))
+        click.echo(" ".join(cell + " " * (w - width(cell)) for cell, w in zip(line, widths, strict=True)))
 
 
 def _scalar(value) -> str:

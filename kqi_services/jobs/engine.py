@@ -35,7 +35,7 @@ from ..orm import Credential, DataSet, GitEndpoint, Run, StorageEndpoint, Tenant
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
-from .queue import node_views, run_request
+from .queue import holding_runs, node_views, queued_runs, run_request
 from .results import ResultPool, keep_results
 from .runtime import RunPaths, proxy_variables, run_environment, run_forwards, run_mounts
 
@@ -44,12 +44,13 @@ log = logging.getLogger("kqi.jobs")
 #: run tokens are recorded by their SHA-256; anything else is the id of a hub token
 LOCAL_TOKEN_ID = re.compile(r"^[0-9a-f]{64}$")
 GIB = 1024**3
+LOST_NOTE = "Lost: the run's supervisor is gone (the machine or the sandbox died)"
 
 
 def final_status(run: Run, state: RunState) -> tuple[str, str | None]:
     """The status a run ends with, and a note saying why when the platform is the cause."""
     if state.phase == "lost":
-        return st.FAILED, "Lost: the run's supervisor is gone (the machine or the sandbox died)"
+        return st.FAILED, LOST_NOTE
     if state.error:
         return st.ERROR, state.error
     if run.end_requested:
@@ -87,7 +88,7 @@ class JobEngine:
         self.busy_poll_seconds = busy_poll_seconds
         self._active: dict[int, str] = {}  # running runs: id → executor key
         self._ahead: dict[int, asyncio.Future] = {}  # queued runs being prepared: id → its preparation
-        self.spawns: dict[int, SpawnRequest] = {}  # notebooks whose spawner asked to start them
+        self._spawns: dict[int, SpawnRequest] = {}  # notebooks whose spawner asked to start them
         self.prepare_ahead_count = prepare_ahead_count
         self.token_seconds = token_seconds
         self.hub_auth = hub_auth  # its identity cache forgets revoked run tokens at once
@@ -108,6 +109,28 @@ class JobEngine:
     def is_launching(self, run_id: int) -> bool:
         """Admitted, and still being prepared or started."""
         return run_id in self._launching
+
+    # notebooks' spawners ---------------------------------------------------------------------
+    def request_spawn(self, run_id: int, request: SpawnRequest) -> None:
+        """The hub's spawner asks to start a queued notebook with its server's command: it may be admitted now."""
+        self._spawns[run_id] = request
+        self.kick()
+
+    def spawn_of(self, run_id: int) -> SpawnRequest | None:
+        """What the notebook's spawner asked for (its spec once started), or None."""
+        return self._spawns.get(run_id)
+
+    def stopping_by_hub(self, run_id: int) -> None:
+        """The hub stops the notebook's server itself: it need not be told when the notebook ends."""
+        spawn = self._spawns.get(run_id)
+        if spawn is not None:
+            spawn.stopping_by_hub = True
+
+    def delete_run_files(self, run: Run) -> None:
+        """A deleted run's files go: the executor's record (log, state) and its /kqi directories."""
+        kind = KINDS[run.kind]
+        self.forget_executor_run(kind.run_key(run.id))
+        shutil.rmtree(RunPaths.of(self.runs_dir, kind, run.id).root, ignore_errors=True)
 
     async def _loop(self) -> None:
         try:
@@ -136,19 +159,14 @@ class JobEngine:
                 log.exception("job engine pass failed")
 
     # admission ----------------------------------------------------------------------------
-    def holding(self, db) -> list:
-        """Everything that holds node resources now (running and preparing runs)."""
-        return db.scalars(select(Run).where(Run.status == st.RUNNING)).all()
-
     async def schedule(self) -> None:
         with self.session_factory() as db:
-            pending = [r for r in db.scalars(select(Run).where(Run.status == st.PENDING)
-                                             .order_by(Run.queued_order, Run.id))
-                       if not KINDS[r.kind].interactive or r.id in self.spawns]  # notebooks wait for their spawner
+            pending = [r for r in queued_runs(db)
+                       if not KINDS[r.kind].interactive or r.id in self._spawns]  # notebooks wait for their spawner
             if not pending:
                 self.prepare_ahead([])
                 return
-            holding = self.holding(db)
+            holding = holding_runs(db)
             nodes = node_views(db, holding)
             quotas, usage = {}, {}
             for tenant in db.scalars(select(Tenant)):
@@ -159,11 +177,9 @@ class JobEngine:
             assignments = plan([run_request(r) for r in pending], nodes, quotas, usage, self.last_tenant)
             for a in assignments:
                 run = by_key[a.job_id]
-                run.status = st.RUNNING
+                st.apply(run, "admit", utcnow(), note="Preparing: cloning the model and staging the inputs")
                 run.node = a.node
                 run.gpu_ids = ",".join(map(str, a.gpu_ids))
-                run.started_at = utcnow()
-                run.condition_note = "Preparing: cloning the model and staging the inputs"
                 self.last_tenant = a.tenant_id
             db.commit()
             for a in assignments:
@@ -198,7 +214,7 @@ class JobEngine:
             prepared = await (ahead if ahead is not None else loop.run_in_executor(None, self.prepare, run_id))
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
-                spawn = self.spawns.get(run_id)
+                spawn = self._spawns.get(run_id)
                 if run.end_requested or (KINDS[run.kind].interactive and spawn is None):  # halted meanwhile
                     spec = None
                 else:
@@ -212,7 +228,10 @@ class JobEngine:
                 spawn.spec = spec.to_dict()
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
-                run.condition_note = None
+                if KINDS[run.kind].interactive:  # Running once the hub's route to it answers (watch)
+                    st.apply(run, "serve", utcnow(), note="Starting: waiting for the notebook's server to answer")
+                else:
+                    st.apply(run, "start", utcnow())
                 if run.expires_in:
                     run.expires_at = utcnow() + timedelta(seconds=run.expires_in)
                 db.commit()
@@ -291,7 +310,7 @@ class JobEngine:
             proxies=proxy_variables(dict(os.environ)),
         )
         command, workdir, inbound_port = run.entry_point, "/kqi/git", None
-        spawn = self.spawns.get(run.id) if kind.interactive else None
+        spawn = self._spawns.get(run.id) if kind.interactive else None
         if spawn is not None:  # a notebook: the hub's single-user server, opened in /kqi/output
             env.update(spawner_variables(spawn.env))
             env["PATH"] = notebook_path(spawn.cmd, DEFAULT_PATH)
@@ -317,10 +336,10 @@ class JobEngine:
     async def fail_to_start(self, run_id: int, reason: str) -> None:
         with self.session_factory() as db:
             run = db.get(Run, run_id)
-            run.status = run.end_requested or st.ERROR
-            run.condition_note = None if run.end_requested else reason
-            run.completed_at = utcnow()
-            db.commit()
+            if run.phase != st.ENDED:
+                st.apply(run, "end", utcnow(), final=run.end_requested or st.ERROR,
+                         note=None if run.end_requested else reason)
+                db.commit()
             await self.revoke_run_token(db, run)
         self.kick()
 
@@ -328,15 +347,32 @@ class JobEngine:
     async def watch(self) -> None:
         """Follow every run the database says is running (and remember them for ``watch_active``)."""
         with self.session_factory() as db:
-            running = db.execute(select(Run.id, Run.kind).where(Run.status == st.RUNNING)).all()
-            expired = db.scalars(select(Run).where(Run.status == st.RUNNING, Run.expires_at.is_not(None),
+            running = db.execute(select(Run.id, Run.kind).where(Run.phase.in_(st.EXECUTING))).all()
+            expired = db.scalars(select(Run).where(Run.phase.in_(st.EXECUTING), Run.expires_at.is_not(None),
                                                    Run.expires_at <= utcnow(), Run.end_requested.is_(None))).all()
             for run in expired:
-                run.condition_note = f"Stopped at the end of its lifetime ({run.expires_in / 3600:g} h)"
-                await self.halt(db, run, st.COMPLETED)
+                await self.halt(db, run, st.COMPLETED,
+                                note=f"Stopped at the end of its lifetime ({run.expires_in / 3600:g} h)")
+            for run in db.scalars(select(Run).where(Run.phase == st.STARTING, Run.end_requested.is_(None))).all():
+                await self.mark_ready_when_served(db, run)
         self._active = {run_id: KINDS[kind].run_key(run_id) for run_id, kind in running
-                        if run_id not in self.spawns or self.spawns[run_id].run_here}
+                        if run_id not in self._spawns or self._spawns[run_id].run_here}
         self.watch_active()
+
+    async def mark_ready_when_served(self, db, run: Run) -> None:
+        """A starting notebook is Running once the hub says its server is ready (the proxy routes to it)."""
+        user = db.get(User, run.user_id)
+        try:
+            model = await self.hub_api.get_user(user.name) if user is not None else None
+        except Exception as e:  # noqa: BLE001 - asked again at the next pass
+            log.debug("could not ask the hub about notebook %s: %s", run.id, e)
+            return
+        server = ((model or {}).get("servers") or {}).get(run.server_name or "")
+        if server and server.get("ready"):
+            db.refresh(run)
+            if run.phase == st.STARTING and run.end_requested is None:
+                st.apply(run, "ready", utcnow())
+                db.commit()
 
     def watch_active(self) -> None:
         """Finish the remembered running runs whose executor says they ended."""
@@ -366,15 +402,15 @@ class JobEngine:
                 final, note = final_status(run, state)
                 if KINDS[run.kind].interactive:
                     note = note or self.notebook_end_note(run, final, state)
-                run.status = final
-                run.condition_note = "; ".join(n for n in (note, kept_note) if n) or None
-                run.completed_at = utcnow()
-                db.commit()
+                if run.phase != st.ENDED:
+                    st.apply(run, "end", utcnow(), final=final,
+                             note="; ".join(n for n in (note, kept_note) if n) or None)
+                    db.commit()
                 log.info("%s-%s finished: %s", run.kind, run_id, final)
             self._active.pop(run_id, None)
             self._finishing.discard(run_id)
             self.kick()  # the freed resources go to the queue before the token is revoked
-            spawn = self.spawns.pop(run_id, None)
+            spawn = self._spawns.pop(run_id, None)
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
                 await self.revoke_run_token(db, run)
@@ -457,17 +493,17 @@ class JobEngine:
             return RunState(key, "unknown")
 
     # user actions --------------------------------------------------------------------------
-    async def halt(self, db, run: Run, final: str = st.KILLED) -> None:
-        """Stop a run: a pending one at once, a running one through its executor."""
-        if run.status == st.PENDING:
-            run.status = final
-            run.completed_at = utcnow()
+    async def halt(self, db, run: Run, final: str = st.KILLED, note: str | None = None) -> None:
+        """Stop a run with ``final`` (and ``note``): a queued one at once, an admitted one through its executor."""
+        if run.phase == st.QUEUED:
+            st.apply(run, "end", utcnow(), final=final, note=note)
             db.commit()
-            self.spawns.pop(run.id, None)
+            self._spawns.pop(run.id, None)
             return
         run.end_requested = final
+        run.condition_note = note  # a preparing or starting note no longer says where it is
         db.commit()
-        spawn = self.spawns.get(run.id)
+        spawn = self._spawns.get(run.id)
         if spawn is not None and not spawn.run_here and run.id not in self._launching:
             # the spawner ran it elsewhere and stops it there: it ends here now
             if run.id not in self._finishing:
@@ -484,15 +520,13 @@ class JobEngine:
     async def reattach(self) -> None:
         """After a service (re)start: follow runs still running, fail the lost ones."""
         with self.session_factory() as db:
-            for run in db.scalars(select(Run).where(Run.status == st.RUNNING)).all():
+            for run in holding_runs(db):
                 state = self.run_state(run)
                 if state.phase in ("running", "starting", "finished"):
                     log.info("re-attached to %s-%s (%s)", run.kind, run.id, state.phase)
                     continue
-                run.status = st.FAILED
-                run.completed_at = utcnow()
-                run.condition_note = ("Lost: the service restarted while the run was being prepared"
-                                      if state.phase == "unknown" else
-                                      "Lost: the run's supervisor is gone (the machine or the sandbox died)")
+                st.apply(run, "end", utcnow(), final=st.FAILED,
+                         note="Lost: the service restarted while the run was being prepared"
+                         if state.phase == "unknown" else LOST_NOTE)
                 db.commit()
                 await self.revoke_run_token(db, run)

@@ -97,12 +97,8 @@ def clone_url(repository_url: str, owner: str, repository: str) -> str:
         GitModelError: with a message naming what to fix.
     """
     base = check_server_url(repository_url)
-    if not isinstance(owner, str) or not owner or not all(_safe_name(part) for part in owner.split("/")):
-        raise GitModelError(f"owner {owner!r} may only contain letters, digits, '-', '_' and '.', "
-                            "must not start with '-' or '.' and must not contain '..'")
-    if not isinstance(repository, str) or not _safe_name(repository):
-        raise GitModelError(f"repository {repository!r} may only contain letters, digits, '-', '_' and '.', "
-                            "must not start with '-' or '.' and must not contain '..'")
+    check_owner(owner)
+    check_repository(repository)
     if repository.endswith(".git") and len(repository) > 4:
         repository = repository[:-4]
     if _SCP.match(base) and base.endswith(":"):
@@ -259,6 +255,23 @@ def clone(url: str, commit: str | None, dest: str | os.PathLike, token: str | No
         _empty(dest, keep=existed)
         raise
     return model
+
+
+def check_owner(owner: str) -> str:
+    """``owner`` if it is a user, organisation or group name (GitLab subgroups as ``group/sub``) git cannot misread."""
+    if not isinstance(owner, str) or not owner or not all(_safe_name(part) for part in owner.split("/")):
+        raise GitModelError(f"owner {owner!r} may only contain letters, digits, '-', '_' and '.' (and '/' between "
+                            "groups), must not start with '-' or '.', must not contain '..' and is at most 100 "
+                            "characters per part")
+    return owner
+
+
+def check_repository(repository: str) -> str:
+    """``repository`` if it is a repository name (a trailing ``.git`` allowed) git cannot misread."""
+    if not isinstance(repository, str) or not _safe_name(repository):
+        raise GitModelError(f"repository {repository!r} may only contain letters, digits, '-', '_' and '.', "
+                            "must not start with '-' or '.', must not contain '..' and is at most 100 characters")
+    return repository
 
 
 def check_branch(branch: str) -> str:

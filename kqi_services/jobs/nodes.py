@@ -78,7 +78,7 @@ def detect_gpus() -> list[GpuDevice]:
             return gpus
         finally:
             pynvml.nvmlShutdown()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no NVML (no driver, no library): try nvidia-smi
         pass
     smi = shutil.which("nvidia-smi")
     if not smi:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kqi_services.jobs.scheduler import JobRequest, NodeView, Resources, queue_positions
+from kqi_services.orm import Node, Run, Tenant
 
-from ..orm import Node, Run
 from . import status as st
 
 
@@ -15,13 +15,16 @@ def run_request(run: Run) -> JobRequest:
                       run.partition, run.queued_order or run.id)
 
 
+def node_view(node: Node) -> NodeView:
+    """A node row as the scheduler sees it, nothing held yet."""
+    tenant_ids = frozenset(int(t) for t in node.assigned_tenant_ids.split(",") if t)
+    return NodeView(node.name, node.partition, Resources(node.cpu, node.memory_gb, node.gpu),
+                    access_level=node.access_level, tenant_ids=tenant_ids)
+
+
 def node_views(db, holding: list) -> list[NodeView]:
-    """Nodes with what ``holding`` (running runs, notebooks) already takes from them."""
-    views = {}
-    for n in db.scalars(select(Node).order_by(Node.id)):
-        tenant_ids = frozenset(int(t) for t in n.assigned_tenant_ids.split(",") if t)
-        views[n.name] = NodeView(n.name, n.partition, Resources(n.cpu, n.memory_gb, n.gpu),
-                                 access_level=n.access_level, tenant_ids=tenant_ids)
+    """Nodes with what ``holding`` (admitted runs and notebooks) already takes from them."""
+    views = {n.name: node_view(n) for n in db.scalars(select(Node).order_by(Node.id))}
     for held in holding:
         view = views.get(held.node)
         if view is not None:
@@ -30,9 +33,27 @@ def node_views(db, holding: list) -> list[NodeView]:
     return list(views.values())
 
 
+def holding_runs(db) -> list[Run]:
+    """Every run that holds node resources now: admitted and not ended (preparing, starting, running)."""
+    return list(db.scalars(select(Run).where(Run.phase.in_(st.HOLDING))).all())
+
+
+def queued_runs(db) -> list[Run]:
+    """The queue, first come first: runs waiting for admission."""
+    return list(db.scalars(select(Run).where(Run.phase == st.QUEUED).order_by(Run.queued_order, Run.id)).all())
+
+
+def visible_nodes(db, tenant: Tenant) -> list[Node]:
+    """Nodes a tenant may run on (``NodeView.allows``): public ones and private ones assigned to it."""
+    return [n for n in db.scalars(select(Node).order_by(Node.id)) if node_view(n).allows(tenant.id, None)]
+
+
+def partitions_of(nodes) -> list[str]:
+    return sorted({n.partition for n in nodes if n.partition})
+
+
 def queue_position(db, run: Run) -> int | None:
-    """Where a pending run stands in the queue (1 = next); None once it left the queue."""
-    if run.status != st.PENDING:
+    """Where a queued run stands in the queue (1 = next); None once it left the queue."""
+    if run.phase != st.QUEUED:
         return None
-    pending = db.scalars(select(Run).where(Run.status == st.PENDING)).all()
-    return queue_positions([run_request(r) for r in pending]).get(f"{run.kind}-{run.id}")
+    return queue_positions([run_request(r) for r in queued_runs(db)]).get(f"{run.kind}-{run.id}")

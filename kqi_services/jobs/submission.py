@@ -1,4 +1,6 @@
-"""Checking a run request (the contract's CreateInputModel) into a Pending Run row.
+"""Submitting a run: a request (the contract's CreateInputModel) checked into a queued Run row.
+
+``submit_run`` is the one use case every way into the queue goes through.
 
 Everything a user can get wrong is refused here with a 4xx and a message,
 before anything is queued: names, other tenants' ids, resources no node or
@@ -13,18 +15,20 @@ import re
 
 from sqlalchemy import func, select
 
-from kqi_services.catalog.datasets import get_dataset
+from kqi_services.catalog.datasets import get_dataset, mark_used
+from kqi_services.jobs import gitmodel
 from kqi_services.jobs.scheduler import JobRequest, NodeView, Resources, refusal
 
 from .. import validation as v
-from ..errors import InvalidInput, NotFound
-from ..orm import GitEndpoint, RegistryEndpoint, Run, RunParent, RunTag, Tenant, User
+from ..errors import Conflict, InvalidInput, NotFound
+from ..orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunParent, RunTag, Tenant, User, utcnow
+from . import notebooks
+from . import status as st
 from .kinds import JobKind
-from .status import PENDING
+from .queue import node_views, partitions_of, visible_nodes
 
 RUN_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-SAFE_GIT_NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,254}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -58,7 +62,11 @@ def parse_options(value) -> dict[str, str]:
 
 
 def _git_model(db, tenant: Tenant, body: dict, required: bool = True):
-    """(git id, owner, repository, branch, commit) of ``gitModel``; all None when optional and absent."""
+    """(git id, owner, repository, branch, commit) of ``gitModel``; all None when optional and absent.
+
+    Names are checked by ``gitmodel``'s own rules (the ones its clone applies), so a model
+    that passes here cannot fail later for its spelling.
+    """
     git = v.field(body, "gitModel", dict, required=required)
     if git is None:
         return None, None, None, None, None
@@ -67,15 +75,15 @@ def _git_model(db, tenant: Tenant, body: dict, required: bool = True):
         raise NotFound(f"Git endpoint {git_id} not found in this tenant")
     owner = v.string(git, "owner", required=True, max_length=255)
     repository = v.string(git, "repository", required=True, max_length=255)
-    for what, value in (("owner", owner), ("repository", repository)):
-        if not SAFE_GIT_NAME.match(value) or ".." in value:
-            raise InvalidInput(f"gitModel.{what} {value!r} is not a valid name")
     branch = v.string(git, "branch", max_length=255) or None
-    if branch and (branch.startswith("-") or ".." in branch or any(c.isspace() for c in branch)):
-        raise InvalidInput(f"gitModel.branch {branch!r} is not a valid branch name")
     commit = v.string(git, "commitId", max_length=64) or None
-    if commit and not re.fullmatch(r"[0-9a-fA-F]{4,64}", commit):
-        raise InvalidInput("gitModel.commitId must be a hexadecimal commit id")
+    try:
+        gitmodel.check_owner(owner)
+        gitmodel.check_repository(repository)
+        branch = gitmodel.check_branch(branch) if branch else None
+        commit = gitmodel.check_commit(commit) if commit else None
+    except gitmodel.GitModelError as e:
+        raise InvalidInput(f"gitModel: {e}") from None
     return git_id, owner, repository, branch, commit
 
 
@@ -169,7 +177,7 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
         registry_id=registry_id, image=image, image_tag=tag, entry_point=entry_point,
         options_json=json.dumps(options, sort_keys=True), cpu=cpu, memory=memory, gpu=gpu, partition=partition,
         zip_output=v.boolean(body, "zip") and not kind.interactive, local_dataset=v.boolean(body, "localDataSet"),
-        status=PENDING, expires_in=expires_in,
+        status=st.PENDING, phase=st.QUEUED, expires_in=expires_in,
         created_by=user.name, modified_by=user.name,
     )
     run.tags = [RunTag(tag=t) for t in tags]
@@ -193,3 +201,66 @@ def resubmission_body(run: Run) -> dict:
         "memo": run.memo, "tags": [t.tag for t in run.tags], "zip": run.zip_output,
         "localDataSet": run.local_dataset, "expiresIn": run.expires_in,
     }
+
+
+def rerun_body(run: Run, changes: dict) -> dict:
+    """The CreateInputModel of a notebook's rerun: its settings, with RerunInputModel's fields changed."""
+    return {**resubmission_body(run), **{k: changes[k] for k in notebooks.RERUN_FIELDS if k in changes}}
+
+
+#: what a rerun takes from its checked request (its id, name, tags and /kqi/output stay)
+RERUN_COPIED = ("dataset_id", "git_id", "git_owner", "git_repository", "git_branch", "git_commit", "registry_id",
+                "image", "image_tag", "entry_point", "options_json", "cpu", "memory", "gpu", "partition",
+                "expires_in", "local_dataset")
+
+
+def next_queue_order(db, at_least: int = 0) -> int:
+    """A place at the end of the queue (FIFO across every kind, submissions and reruns)."""
+    return max((db.scalar(select(func.max(Run.queued_order))) or 0) + 1, at_least)
+
+
+def submit_run(db, kind: JobKind, tenant: Tenant, user: User, body, *, rerun_of: Run | None = None,
+               server_name: str | None = None) -> Run:
+    """The one way into the queue: check ``body`` (a CreateInputModel), then queue the run, committed.
+
+    Used by every kind's ``run`` and ``copy-run``, a notebook's ``run`` and
+    ``rerun``, and the hub's spawn form (the spawner's internal API). The
+    nodes and partitions the tenant may use are looked up here. The caller
+    wakes the engine (``JobEngine.kick``) or, for a notebook, the hub.
+
+    Args:
+        rerun_of: an ended notebook to queue again with the checked settings; its id, name
+            and ``/kqi/output`` stay.
+        server_name: a notebook's hub server (default: the notebook's name; ``""`` is the
+            user's default server).
+
+    Raises:
+        InvalidInput, NotFound: what the request gets wrong (nothing is written).
+        Conflict: a notebook of that name is active, or ``rerun_of`` has not ended.
+    """
+    if rerun_of is not None and rerun_of.status in st.ACTIVE:
+        raise Conflict(f"Notebook {rerun_of.id} is {rerun_of.status}; halt it first")
+    run = build_run(db, kind, tenant, user, body, node_views(db, []), partitions_of(visible_nodes(db, tenant)),
+                    max_lifetime=notebooks.MAX_LIFETIME if kind.interactive else 30 * 24 * 3600)
+    if kind.interactive:
+        notebooks.check_name_free(db, user, run.name, except_id=rerun_of.id if rerun_of is not None else None)
+    if rerun_of is not None:
+        for attr in RERUN_COPIED:
+            setattr(rerun_of, attr, getattr(run, attr))
+        if [p.parent_id for p in rerun_of.parents] != [p.parent_id for p in run.parents]:
+            rerun_of.parents = []
+            db.flush()
+            rerun_of.parents = [RunParent(parent_id=p.parent_id, position=p.position) for p in run.parents]
+        st.apply(rerun_of, "requeue", utcnow())
+        rerun_of.modified_by = user.name
+        run = rerun_of
+    else:
+        db.add(run)
+        db.flush()
+    if kind.interactive:
+        run.server_name = notebooks.server_name_of(run.name) if server_name is None else server_name
+    run.queued_order = next_queue_order(db, run.id)
+    if run.dataset_id is not None:
+        mark_used(db.get(DataSet, run.dataset_id))
+    db.commit()
+    return run

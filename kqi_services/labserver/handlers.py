@@ -51,7 +51,7 @@ class KqiHandlerMixin:
         if client is None:
             try:
                 client = KqiClient.from_environment()
-            except Exception as e:  # no KQI_SERVER / token: say so instead of a bare 500
+            except Exception as e:  # noqa: BLE001 - no KQI_SERVER / token: say so instead of a bare 500
                 raise KqiError(503, f"The kqi service is not configured for this server: {e}") from None
             self.settings["kqi_client"] = client
         return client

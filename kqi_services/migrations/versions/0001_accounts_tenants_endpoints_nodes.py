@@ -1,7 +1,7 @@
 """accounts tenants endpoints nodes
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27 10:46:15.050125
 """
 import sqlalchemy as sa

@@ -74,21 +74,14 @@ export async function requestRaw(url: string, init: RequestInit = {}): Promise<R
 }
 
 /** Calls the kqi API path (relative to /api/v2) through the server extension. */
-export async function requestAPI<T>(
-  path: string,
-  init: RequestInit = {},
-  query?: Record<string, unknown>
-): Promise<T> {
+export async function requestAPI<T>(path: string, init: RequestInit = {}, query?: Record<string, unknown>): Promise<T> {
   const response = await requestRaw(kqiUrl('api/' + path.replace(/^\//, ''), query), init);
   const text = await response.text();
   return (text ? JSON.parse(text) : null) as T;
 }
 
 /** A page of a list endpoint with the service's total count. */
-export async function requestPage<T>(
-  path: string,
-  query: Record<string, unknown>
-): Promise<IPage<T>> {
+export async function requestPage<T>(path: string, query: Record<string, unknown>): Promise<IPage<T>> {
   const response = await requestRaw(kqiUrl('api/' + path.replace(/^\//, ''), query));
   const items = (await response.json()) as T[];
   const total = Number(response.headers.get('X-Total-Count') ?? items.length);

@@ -62,17 +62,17 @@ function putPart(url: string, blob: Blob, onBytes: (n: number) => void): Promise
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 /** Uploads one file; resolves with the ticket whose `storedPath` names the stored bytes. */
-export async function uploadFile(
-  file: File,
-  progress: Progress,
-  resourceType = 'Data'
-): Promise<IUploadTicket> {
+export async function uploadFile(file: File, progress: Progress, resourceType = 'Data'): Promise<IUploadTicket> {
   const partCount = Math.ceil(file.size / PART_SIZE);
-  const ticket = await requestAPI<IUploadTicket>('upload/parameter', {}, {
-    fileName: file.name,
-    partSum: partCount,
-    type: resourceType
-  });
+  const ticket = await requestAPI<IUploadTicket>(
+    'upload/parameter',
+    {},
+    {
+      fileName: file.name,
+      partSum: partCount,
+      type: resourceType
+    }
+  );
   let done = 0;
   let shown = 0;
   const onBytes = (n: number) => {
@@ -97,7 +97,10 @@ export async function uploadFile(
         } catch (error) {
           const status = error instanceof KqiError ? error.status : 0;
           if (attempt > RETRIES || (status >= 400 && status < 500 && status !== 408 && status !== 429)) {
-            throw new KqiError(status, `Uploading ${file.name} failed at part ${index + 1}: ${(error as Error).message}`);
+            throw new KqiError(
+              status,
+              `Uploading ${file.name} failed at part ${index + 1}: ${(error as Error).message}`
+            );
           }
           await sleep(500 * 2 ** (attempt - 1));
         }
@@ -105,7 +108,10 @@ export async function uploadFile(
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL, partCount) }, worker));
-  await requestAPI('upload/complete', jsonBody('POST', { key: ticket.key, uploadId: ticket.uploadId, partETags: etags }));
+  await requestAPI(
+    'upload/complete',
+    jsonBody('POST', { key: ticket.key, uploadId: ticket.uploadId, partETags: etags })
+  );
   progress(file.size, file.size);
   return ticket;
 }

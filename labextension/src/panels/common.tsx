@@ -116,7 +116,11 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
         <>
           <div className="kqi-filters">
             {props.textFilters.map(f => (
-              <FilterBox key={f.param} placeholder={f.placeholder} onChange={v => setFilters(old => ({ ...old, [f.param]: v }))} />
+              <FilterBox
+                key={f.param}
+                placeholder={f.placeholder}
+                onChange={v => setFilters(old => ({ ...old, [f.param]: v }))}
+              />
             ))}
             {props.statuses ? (
               <select className="kqi-status-filter" value={status} onChange={e => setStatus(e.target.value)}>

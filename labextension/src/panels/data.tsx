@@ -47,7 +47,14 @@ function formatSize(bytes: number): string {
 export function ProgressBar(props: { done: number; total: number; label: string }): JSX.Element {
   const pct = props.total ? Math.floor((100 * props.done) / props.total) : 100;
   return (
-    <div className="kqi-progress" role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100} aria-label={props.label}>
+    <div
+      className="kqi-progress"
+      role="progressbar"
+      aria-valuenow={pct}
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-label={props.label}
+    >
       <div className="kqi-progress-bar" style={{ width: `${pct}%` }} />
       <span className="kqi-progress-text">
         {props.label} {pct}%
@@ -56,7 +63,11 @@ export function ProgressBar(props: { done: number; total: number; label: string 
   );
 }
 
-function NewData(props: { onCreated: (d: IData) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+function NewData(props: {
+  onCreated: (d: IData) => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [name, setName] = React.useState('');
   const [memo, setMemo] = React.useState('');
   const [tags, setTags] = React.useState('');
@@ -88,7 +99,10 @@ function NewData(props: { onCreated: (d: IData) => void; onCancel: () => void; o
         jsonBody('POST', {
           name: name.trim(),
           memo,
-          tags: tags.split(',').map(t => t.trim()).filter(Boolean)
+          tags: tags
+            .split(',')
+            .map(t => t.trim())
+            .filter(Boolean)
         })
       );
       await requestAPI(
@@ -121,7 +135,11 @@ function NewData(props: { onCreated: (d: IData) => void; onCancel: () => void; o
       {files.map(f => (
         <div key={f.file.name + f.file.size + f.file.lastModified} className="kqi-upload">
           <ProgressBar done={f.done} total={f.file.size} label={f.file.name} />
-          {f.error ? <span className="kqi-upload-error">{f.error}</span> : f.storedPath ? <span className="kqi-upload-done">uploaded</span> : null}
+          {f.error ? (
+            <span className="kqi-upload-error">{f.error}</span>
+          ) : f.storedPath ? (
+            <span className="kqi-upload-done">uploaded</span>
+          ) : null}
         </div>
       ))}
       <div className="kqi-buttons">

@@ -70,7 +70,11 @@ function DropZone(props: {
 
 const TYPES = ['training', 'validation', 'testing'];
 
-function NewDataset(props: { onCreated: (d: IDataset) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+function NewDataset(props: {
+  onCreated: (d: IDataset) => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [name, setName] = React.useState('');
   const [memo, setMemo] = React.useState('');
   const [filter, setFilter] = React.useState('');

@@ -128,7 +128,12 @@ function useDatasets(onError: (e: unknown) => void): { id: number; name: string 
   return datasets;
 }
 
-function DatasetSelect(props: { value: string; datasets: { id: number; name: string }[]; className: string; onChange: (v: string) => void }): JSX.Element {
+function DatasetSelect(props: {
+  value: string;
+  datasets: { id: number; name: string }[];
+  className: string;
+  onChange: (v: string) => void;
+}): JSX.Element {
   return (
     <label>
       Dataset{' '}
@@ -149,23 +154,51 @@ function DatasetSelect(props: { value: string; datasets: { id: number; name: str
  * whether it allows unlimited lifetimes; `input` renders one field as an
  * input of class `${prefix}-${key}`.
  */
-function useNotebookForm<F extends { dataSetId: string; hours: string }>(initial: F, prefix: string, onError: (e: unknown) => void) {
+function useNotebookForm<F extends { dataSetId: string; hours: string }>(
+  initial: F,
+  prefix: string,
+  onError: (e: unknown) => void
+) {
   const [f, setF] = React.useState(initial);
   const datasets = useDatasets(onError);
   const infinite = useInfiniteAllowed(onError);
   const input = (key: keyof F & string, label: string, type = 'text') => (
     <label>
-      {label} <input className={`${prefix}-${key}`} type={type} value={f[key] as string} onChange={e => setF({ ...f, [key]: e.target.value })} />
+      {label}{' '}
+      <input
+        className={`${prefix}-${key}`}
+        type={type}
+        value={f[key] as string}
+        onChange={e => setF({ ...f, [key]: e.target.value })}
+      />
     </label>
   );
   const datasetSelect = (
-    <DatasetSelect className={`${prefix}-dataset`} value={f.dataSetId} datasets={datasets} onChange={v => setF({ ...f, dataSetId: v })} />
+    <DatasetSelect
+      className={`${prefix}-dataset`}
+      value={f.dataSetId}
+      datasets={datasets}
+      onChange={v => setF({ ...f, dataSetId: v })}
+    />
   );
-  return { f, input, datasetSelect, infinite, lifetime: input('hours', lifetimeLabel(infinite), 'number'), lifetimeOk: lifetimeOk(f.hours, infinite) };
+  return {
+    f,
+    input,
+    datasetSelect,
+    infinite,
+    lifetime: input('hours', lifetimeLabel(infinite), 'number'),
+    lifetimeOk: lifetimeOk(f.hours, infinite)
+  };
 }
 
 function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
-  const { f, input, datasetSelect, lifetime, lifetimeOk: ok } = useNotebookForm(
+  const {
+    f,
+    input,
+    datasetSelect,
+    lifetime,
+    lifetimeOk: ok
+  } = useNotebookForm(
     { name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' },
     'kqi-nb',
     props.onError
@@ -175,7 +208,9 @@ function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
       name: f.name.trim(),
       dataSetId: f.dataSetId ? Number(f.dataSetId) : null,
       containerImage: f.image.trim() ? { image: f.image.trim(), tag: f.tag.trim() } : null,
-      cpu: Number(f.cpu), memory: Number(f.memory), gpu: Number(f.gpu),
+      cpu: Number(f.cpu),
+      memory: Number(f.memory),
+      gpu: Number(f.gpu),
       expiresIn: Math.round(Number(f.hours) * 3600),
       memo: f.memo
     };
@@ -210,15 +245,26 @@ function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
 }
 
 /** Rerun a notebook with its resources, lifetime, dataset and partition (prefilled from it) changed. */
-function RerunNotebook(props: { notebook: INotebookDetails; onDone: () => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+function RerunNotebook(props: {
+  notebook: INotebookDetails;
+  onDone: () => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const nb = props.notebook;
-  const { f, input, datasetSelect, lifetime, lifetimeOk: ok } = useNotebookForm(
+  const {
+    f,
+    input,
+    datasetSelect,
+    lifetime,
+    lifetimeOk: ok
+  } = useNotebookForm(
     {
       cpu: String(nb.cpu),
-    memory: String(nb.memory),
-    gpu: String(nb.gpu),
-    hours: nb.expiresIn === null || nb.expiresIn === undefined ? '8' : String(nb.expiresIn / 3600),
-    dataSetId: nb.dataSet ? String(nb.dataSet.id) : '',
+      memory: String(nb.memory),
+      gpu: String(nb.gpu),
+      hours: nb.expiresIn === null || nb.expiresIn === undefined ? '8' : String(nb.expiresIn / 3600),
+      dataSetId: nb.dataSet ? String(nb.dataSet.id) : '',
       partition: nb.partition ?? ''
     },
     'kqi-rr',
@@ -316,11 +362,17 @@ function NotebookDetails(props: {
           ['ID', details.id],
           ['Name', details.name + (details.serverName && details.serverName === THIS_SERVER ? ' (this notebook)' : '')],
           ['Status', <span className={`kqi-status kqi-status-${details.status}`}>{details.status}</span>],
-          ['Remaining', <span className="kqi-remaining">{running ? remaining(details.remainingSeconds, nb.at, now) : ''}</span>],
+          [
+            'Remaining',
+            <span className="kqi-remaining">{running ? remaining(details.remainingSeconds, nb.at, now) : ''}</span>
+          ],
           ['Expires', running ? details.expiresAt : ''],
           ['Note', details.conditionNote],
           ['Dataset', details.dataSet ? `${details.dataSet.id}:${details.dataSet.name}` : ''],
-          ['Image', details.containerImage?.image ? `${details.containerImage.image}:${details.containerImage.tag}` : ''],
+          [
+            'Image',
+            details.containerImage?.image ? `${details.containerImage.image}:${details.containerImage.tag}` : ''
+          ],
           ['Resources', `CPU ${details.cpu}, memory ${details.memory} GB, GPU ${details.gpu}`],
           ['Started', details.startedAt],
           ['URL', running && details.url ? <span className="kqi-nb-url">{details.url}</span> : ''],
@@ -389,7 +441,9 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
           {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
         </>
       )}
-      renderDetails={(n, c) => <NotebookDetails id={n.id} openUrl={props.openUrl} onChanged={c.refresh} onError={c.onError} />}
+      renderDetails={(n, c) => (
+        <NotebookDetails id={n.id} openUrl={props.openUrl} onChanged={c.refresh} onError={c.onError} />
+      )}
     />
   );
 }

@@ -27,7 +27,9 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
     const follow = async () => {
       const decoder = new TextDecoder();
       for (let attempt = 0; attempt < 20 && !abort.signal.aborted; attempt++) {
-        const response = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset }), { signal: abort.signal });
+        const response = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset }), {
+          signal: abort.signal
+        });
         setState('live');
         const reader = response.body!.getReader();
         for (;;) {
@@ -40,7 +42,9 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
           setText(old => (old + chunk).slice(-MAX_LOG_CHARS));
         }
         // the stream ends when the run does; ask once more in case a proxy cut it short
-        const check = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset, follow: 'false' }), { signal: abort.signal });
+        const check = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset, follow: 'false' }), {
+          signal: abort.signal
+        });
         const rest = await check.text();
         if (rest) {
           offset += new TextEncoder().encode(rest).byteLength;
@@ -84,7 +88,12 @@ interface IListing {
 }
 
 /** Browses the run's /kqi/output; files download through `kqi/{kind}/{id}/output`. */
-export function OutputFiles(props: { kind: string; id: number; version: number; onError: (e: unknown) => void }): JSX.Element {
+export function OutputFiles(props: {
+  kind: string;
+  id: number;
+  version: number;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [path, setPath] = React.useState('/');
   const [listing, setListing] = React.useState<IListing | null>(null);
   React.useEffect(() => {
@@ -115,14 +124,20 @@ export function OutputFiles(props: { kind: string; id: number; version: number; 
         ))}
         {(listing?.files ?? []).map(f => (
           <li key={f.key}>
-            <a className="kqi-output-file" href={kqiUrl(`${props.kind}/${props.id}/output`, { path: f.key })} download={f.fileName}>
+            <a
+              className="kqi-output-file"
+              href={kqiUrl(`${props.kind}/${props.id}/output`, { path: f.key })}
+              download={f.fileName}
+            >
               {f.fileName}
             </a>{' '}
             <span className="kqi-dim">{f.size} B</span>
           </li>
         ))}
         {listing && !listing.dirs.length && !listing.files.length ? <li className="kqi-dim">(empty)</li> : null}
-        {listing?.exceeded ? <li className="kqi-warn">Only the first {listing.limit ?? 10000} entries are listed.</li> : null}
+        {listing?.exceeded ? (
+          <li className="kqi-warn">Only the first {listing.limit ?? 10000} entries are listed.</li>
+        ) : null}
       </ul>
     </div>
   );
@@ -161,7 +176,8 @@ export function ShellView(props: { kind: string; id: number }): JSX.Element {
         setState('closed');
       }
     };
-    ws.onclose = e => setState(e.code === 1000 || e.code === 1005 ? 'closed' : `closed (${e.code}${e.reason ? ': ' + e.reason : ''})`);
+    ws.onclose = e =>
+      setState(e.code === 1000 || e.code === 1005 ? 'closed' : `closed (${e.code}${e.reason ? ': ' + e.reason : ''})`);
     return () => ws.close();
   }, [props.kind, props.id]);
   React.useEffect(() => {

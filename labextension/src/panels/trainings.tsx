@@ -68,8 +68,25 @@ interface IForm {
 }
 
 const EMPTY: IForm = {
-  name: '', parentIds: '', dataSetId: '', registryId: '', image: '', tag: '', gitId: '', owner: '', repository: '',
-  branch: '', commitId: '', entryPoint: '', cpu: '1', memory: '1', gpu: '0', options: '', zip: true, partition: '', memo: ''
+  name: '',
+  parentIds: '',
+  dataSetId: '',
+  registryId: '',
+  image: '',
+  tag: '',
+  gitId: '',
+  owner: '',
+  repository: '',
+  branch: '',
+  commitId: '',
+  entryPoint: '',
+  cpu: '1',
+  memory: '1',
+  gpu: '0',
+  options: '',
+  zip: true,
+  partition: '',
+  memo: ''
 };
 
 function formOf(t: ITrainingDetails): IForm {
@@ -107,20 +124,36 @@ function bodyOf(f: IForm): Record<string, unknown> {
   }
   return {
     name: f.name.trim(),
-    parentIds: f.parentIds.split(',').map(s => s.trim()).filter(Boolean).map(Number),
+    parentIds: f.parentIds
+      .split(',')
+      .map(s => s.trim())
+      .filter(Boolean)
+      .map(Number),
     dataSetId: num(f.dataSetId),
     containerImage: { registryId: num(f.registryId), image: f.image.trim(), tag: f.tag.trim() },
     gitModel: {
-      gitId: num(f.gitId), owner: f.owner.trim(), repository: f.repository.trim(),
-      branch: f.branch.trim() || null, commitId: f.commitId.trim() || null
+      gitId: num(f.gitId),
+      owner: f.owner.trim(),
+      repository: f.repository.trim(),
+      branch: f.branch.trim() || null,
+      commitId: f.commitId.trim() || null
     },
     entryPoint: f.entryPoint,
-    cpu: num(f.cpu), memory: num(f.memory), gpu: num(f.gpu),
-    options, zip: f.zip, partition: f.partition.trim() || null, memo: f.memo
+    cpu: num(f.cpu),
+    memory: num(f.memory),
+    gpu: num(f.gpu),
+    options,
+    zip: f.zip,
+    partition: f.partition.trim() || null,
+    memo: f.memo
   };
 }
 
-function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () => void; onError: (e: unknown) => void }): JSX.Element {
+function NewTraining(props: {
+  onCreated: (t: ITraining) => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [form, setForm] = React.useState<IForm>(EMPTY);
   const [copyFrom, setCopyFrom] = React.useState('');
   const [datasets, setDatasets] = React.useState<{ id: number; name: string }[]>([]);
@@ -166,7 +199,8 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
       <h3>New training</h3>
       <div className="kqi-copy-from">
         <label>
-          Copy from training ID <input className="kqi-copy-id" value={copyFrom} onChange={e => setCopyFrom(e.target.value)} />
+          Copy from training ID{' '}
+          <input className="kqi-copy-id" value={copyFrom} onChange={e => setCopyFrom(e.target.value)} />
         </label>
         <button className="jp-mod-styled kqi-copy" disabled={!copyFrom.trim()} onClick={copy}>
           Copy
@@ -178,7 +212,11 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
         {field('parentIds', 'Parent IDs', { placeholder: '1,2' })}
         <label>
           Dataset{' '}
-          <select className="kqi-field-dataSetId" value={form.dataSetId} onChange={e => setForm({ ...form, dataSetId: e.target.value })}>
+          <select
+            className="kqi-field-dataSetId"
+            value={form.dataSetId}
+            onChange={e => setForm({ ...form, dataSetId: e.target.value })}
+          >
             <option value="">(none)</option>
             {datasets.map(d => (
               <option key={d.id} value={d.id}>
@@ -195,7 +233,11 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
         {field('tag', 'Tag', { placeholder: '3.11' })}
         <label>
           Git{' '}
-          <select className="kqi-field-gitId" value={form.gitId} onChange={e => setForm({ ...form, gitId: e.target.value })}>
+          <select
+            className="kqi-field-gitId"
+            value={form.gitId}
+            onChange={e => setForm({ ...form, gitId: e.target.value })}
+          >
             {gits.map(g => (
               <option key={g.id} value={g.id}>
                 {g.name}
@@ -209,7 +251,11 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
         {field('commitId', 'Commit')}
         <label>
           Command{' '}
-          <textarea className="kqi-field-entryPoint" value={form.entryPoint} onChange={e => setForm({ ...form, entryPoint: e.target.value })} />
+          <textarea
+            className="kqi-field-entryPoint"
+            value={form.entryPoint}
+            onChange={e => setForm({ ...form, entryPoint: e.target.value })}
+          />
         </label>
       </fieldset>
       <fieldset>
@@ -222,10 +268,16 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
         <legend>4. Options</legend>
         <label>
           Environment{' '}
-          <textarea className="kqi-field-options" placeholder="KEY=value per line" value={form.options} onChange={e => setForm({ ...form, options: e.target.value })} />
+          <textarea
+            className="kqi-field-options"
+            placeholder="KEY=value per line"
+            value={form.options}
+            onChange={e => setForm({ ...form, options: e.target.value })}
+          />
         </label>
         <label>
-          <input type="checkbox" checked={form.zip} onChange={e => setForm({ ...form, zip: e.target.checked })} /> Zip the results
+          <input type="checkbox" checked={form.zip} onChange={e => setForm({ ...form, zip: e.target.checked })} /> Zip
+          the results
         </label>
         {field('partition', 'Partition')}
         {field('memo', 'Memo')}
@@ -242,7 +294,12 @@ function NewTraining(props: { onCreated: (t: ITraining) => void; onCancel: () =>
   );
 }
 
-function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: () => void; onError: (e: unknown) => void }): JSX.Element {
+function TrainingDetails(props: {
+  id: number;
+  actions: IRunActions;
+  onChanged: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [run, setRun] = React.useState<ITrainingDetails | null>(null);
   const [version, setVersion] = React.useState(0);
   const [board, setBoard] = React.useState<string | null>(null);
@@ -277,7 +334,10 @@ function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: (
   };
   const tensorboard = () =>
     act('tensorboard', async () => {
-      const model = await requestAPI<{ url: string | null; status: string }>(`training/${run.id}/tensorboard`, jsonBody('PUT', {}));
+      const model = await requestAPI<{ url: string | null; status: string }>(
+        `training/${run.id}/tensorboard`,
+        jsonBody('PUT', {})
+      );
       if (model.url) {
         setBoard(model.url);
         props.actions.openUrl(model.url);
@@ -294,7 +354,10 @@ function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: (
           ['Note', run.conditionNote],
           ['Dataset', run.dataSet ? `${run.dataSet.id}:${run.dataSet.name}` : ''],
           ['Image', run.containerImage ? `${run.containerImage.image}:${run.containerImage.tag}` : ''],
-          ['Model', `${run.gitModel.owner}/${run.gitModel.repository} ${run.gitModel.branch ?? ''} ${run.gitModel.commitId ?? ''}`],
+          [
+            'Model',
+            `${run.gitModel.owner}/${run.gitModel.repository} ${run.gitModel.branch ?? ''} ${run.gitModel.commitId ?? ''}`
+          ],
           ['Command', <code>{run.entryPoint}</code>],
           ['Resources', `CPU ${run.cpu}, memory ${run.memory} GB, GPU ${run.gpu}`],
           ['Started', run.startedAt],
@@ -303,16 +366,28 @@ function TrainingDetails(props: { id: number; actions: IRunActions; onChanged: (
         ]}
       />
       <div className="kqi-buttons">
-        <button className="jp-mod-styled jp-mod-warn kqi-halt" disabled={!ACTIVE.includes(run.status)} onClick={() => act('halt', () => requestAPI(`training/${run.id}/halt`, { method: 'POST' }))}>
+        <button
+          className="jp-mod-styled jp-mod-warn kqi-halt"
+          disabled={!ACTIVE.includes(run.status)}
+          onClick={() => act('halt', () => requestAPI(`training/${run.id}/halt`, { method: 'POST' }))}
+        >
           Halt
         </button>
         <button className="jp-mod-styled kqi-tensorboard" onClick={tensorboard}>
           TensorBoard
         </button>
-        <button className="jp-mod-styled kqi-shell-open" disabled={run.status !== 'Running'} onClick={() => props.actions.openShell('training', run.id)}>
+        <button
+          className="jp-mod-styled kqi-shell-open"
+          disabled={run.status !== 'Running'}
+          onClick={() => props.actions.openShell('training', run.id)}
+        >
           Shell
         </button>
-        <button className="jp-mod-styled kqi-delete" disabled={ACTIVE.includes(run.status)} onClick={() => act('delete', () => requestAPI(`training/${run.id}`, { method: 'DELETE' }))}>
+        <button
+          className="jp-mod-styled kqi-delete"
+          disabled={ACTIVE.includes(run.status)}
+          onClick={() => act('delete', () => requestAPI(`training/${run.id}`, { method: 'DELETE' }))}
+        >
           Delete
         </button>
       </div>
@@ -347,7 +422,9 @@ export function TrainingsPanel(props: { model: KqiModel; actions: IRunActions })
           <span className={`kqi-status kqi-status-${t.status}`}>{t.status}</span>
         </>
       )}
-      renderDetails={(t, c) => <TrainingDetails id={t.id} actions={props.actions} onChanged={c.refresh} onError={c.onError} />}
+      renderDetails={(t, c) => (
+        <TrainingDetails id={t.id} actions={props.actions} onChanged={c.refresh} onError={c.onError} />
+      )}
     />
   );
 }

@@ -4,16 +4,11 @@
  */
 import * as React from 'react';
 
-import { IPage, KqiError } from './handler';
-import { IAccount, KqiModel } from './model';
-
-/** Turns any rejection into the message the user reads. */
-export function messageOf(error: unknown): string {
-  if (error instanceof KqiError) {
-    return error.status ? `${error.message} (${error.status})` : error.message;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
+import { messageOf } from './errors';
+import { itemCount, tenantLabel } from './format';
+import { IPage } from './handler';
+import { KqiModel } from './model';
+import { IAccount } from './types';
 
 /** State of the panel's last failed call, shown until dismissed or the next success. */
 export function useErrors(): [string | null, (e: unknown) => void, () => void] {
@@ -62,7 +57,7 @@ export function TenantSwitcher(props: { model: KqiModel; onError: (e: unknown) =
         >
           {account.tenants.map(t => (
             <option key={t.id} value={t.id}>
-              {t.displayName || t.name}
+              {tenantLabel(t)}
             </option>
           ))}
         </select>
@@ -181,7 +176,7 @@ export function VirtualList<T>(props: IVirtualListProps<T>): JSX.Element {
   }
   return (
     <>
-      <div className="kqi-list-count">{total === null ? 'Loading…' : `${total} item${total === 1 ? '' : 's'}`}</div>
+      <div className="kqi-list-count">{itemCount(total)}</div>
       <div className="kqi-list" ref={box} onScroll={e => setScrollTop(e.currentTarget.scrollTop)}>
         <div className="kqi-list-body" style={{ height: count * rowHeight }}>
           {rows}

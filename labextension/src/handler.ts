@@ -8,16 +8,11 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** An error answered by the kqi service (or the extension), as the user should read it. */
-export class KqiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string
-  ) {
-    super(message);
-    this.name = 'KqiError';
-  }
-}
+import { errorOf, KqiError } from './errors';
+import { apiPath, queryString } from './urls';
+
+export { KqiError } from './errors';
+export { jsonBody } from './forms';
 
 /** A list page: the items and the total the service counted (X-Total-Count). */
 export interface IPage<T> {
@@ -30,33 +25,7 @@ const settings = (): ServerConnection.ISettings => ServerConnection.makeSettings
 /** The absolute URL of an endpoint of the server extension (`kqi/…`). */
 export function kqiUrl(path: string, query?: Record<string, unknown>): string {
   const s = settings();
-  let url = URLExt.join(s.baseUrl, 'kqi', path);
-  if (query) {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) {
-      if (value !== undefined && value !== null && value !== '') {
-        params.append(key, String(value));
-      }
-    }
-    const text = params.toString();
-    if (text) {
-      url += '?' + text;
-    }
-  }
-  return url;
-}
-
-async function errorOf(response: Response): Promise<KqiError> {
-  let message = `${response.status} ${response.statusText}`;
-  try {
-    const body = await response.json();
-    if (body && typeof body.message === 'string' && body.message) {
-      message = body.message;
-    }
-  } catch {
-    // not JSON: keep the status line
-  }
-  return new KqiError(response.status, message);
+  return URLExt.join(s.baseUrl, 'kqi', path) + queryString(query);
 }
 
 /** A raw request to the server extension; rejects with KqiError on any failure. */
@@ -75,20 +44,15 @@ export async function requestRaw(url: string, init: RequestInit = {}): Promise<R
 
 /** Calls the kqi API path (relative to /api/v2) through the server extension. */
 export async function requestAPI<T>(path: string, init: RequestInit = {}, query?: Record<string, unknown>): Promise<T> {
-  const response = await requestRaw(kqiUrl('api/' + path.replace(/^\//, ''), query), init);
+  const response = await requestRaw(kqiUrl(apiPath(path), query), init);
   const text = await response.text();
   return (text ? JSON.parse(text) : null) as T;
 }
 
 /** A page of a list endpoint with the service's total count. */
 export async function requestPage<T>(path: string, query: Record<string, unknown>): Promise<IPage<T>> {
-  const response = await requestRaw(kqiUrl('api/' + path.replace(/^\//, ''), query));
+  const response = await requestRaw(kqiUrl(apiPath(path), query));
   const items = (await response.json()) as T[];
   const total = Number(response.headers.get('X-Total-Count') ?? items.length);
   return { items, total };
-}
-
-/** JSON request bodies. */
-export function jsonBody(method: string, body?: unknown): RequestInit {
-  return body === undefined ? { method } : { method, body: JSON.stringify(body) };
 }

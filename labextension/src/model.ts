@@ -7,18 +7,7 @@
 import { Signal } from '@lumino/signaling';
 
 import { jsonBody, requestAPI } from './handler';
-
-export interface ITenant {
-  id: number;
-  name: string;
-  displayName?: string;
-}
-
-export interface IAccount {
-  userName: string;
-  selectedTenant: ITenant | null;
-  tenants: ITenant[];
-}
+import { IAccount, ITenant } from './types';
 
 export class KqiModel {
   /** The account was (re)loaded: the switcher shows it. */

@@ -9,19 +9,19 @@
  * Parts are slices of the `File`: the browser reads them from disk as it
  * sends them, so a large file is never held in memory.
  */
-import { jsonBody, KqiError, requestAPI } from './handler';
-
-export const PART_SIZE = 16 * 1024 * 1024;
-const PARALLEL = 8;
-const RETRIES = 3;
-
-export interface IUploadTicket {
-  uris: string[];
-  uploadId: string;
-  key: string;
-  fileName: string;
-  storedPath: string;
-}
+import {
+  backoffMs,
+  partCount as partsOf,
+  partErrorMessage,
+  partETag,
+  partRange,
+  progressCounter,
+  shouldRetry,
+  workerCount
+} from './chunks';
+import { KqiError } from './errors';
+import { jsonBody, requestAPI } from './handler';
+import { IUploadTicket } from './types';
 
 /** `(bytesSent, bytesTotal)` as parts progress. */
 export type Progress = (done: number, total: number) => void;
@@ -43,13 +43,7 @@ function putPart(url: string, blob: Blob, onBytes: (n: number) => void): Promise
         return;
       }
       onBytes(-reported);
-      let message = `part upload answered ${xhr.status}`;
-      try {
-        message = JSON.parse(xhr.responseText).message || message;
-      } catch {
-        // not JSON
-      }
-      reject(new KqiError(xhr.status, message));
+      reject(new KqiError(xhr.status, partErrorMessage(xhr.status, xhr.responseText)));
     };
     xhr.onerror = () => {
       onBytes(-reported);
@@ -63,7 +57,7 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 /** Uploads one file; resolves with the ticket whose `storedPath` names the stored bytes. */
 export async function uploadFile(file: File, progress: Progress, resourceType = 'Data'): Promise<IUploadTicket> {
-  const partCount = Math.ceil(file.size / PART_SIZE);
+  const partCount = partsOf(file.size);
   const ticket = await requestAPI<IUploadTicket>(
     'upload/parameter',
     {},
@@ -73,41 +67,31 @@ export async function uploadFile(file: File, progress: Progress, resourceType = 
       type: resourceType
     }
   );
-  let done = 0;
-  let shown = 0;
-  const onBytes = (n: number) => {
-    done += n;
-    // at most ~10 redraws a second: a progress bar needs no more, and each costs the page CPU
-    const now = Date.now();
-    if (now - shown >= 100) {
-      shown = now;
-      progress(done, file.size);
-    }
-  };
+  const onBytes = progressCounter(file.size, progress);
   const etags: string[] = new Array(partCount);
   let next = 0;
   const worker = async () => {
     while (next < partCount) {
       const index = next++;
-      const blob = file.slice(index * PART_SIZE, Math.min(file.size, (index + 1) * PART_SIZE));
+      const blob = file.slice(...partRange(index, file.size));
       for (let attempt = 1; ; attempt++) {
         try {
-          etags[index] = `${index + 1}+${await putPart(ticket.uris[index], blob, onBytes)}`;
+          etags[index] = partETag(index, await putPart(ticket.uris[index], blob, onBytes));
           break;
         } catch (error) {
           const status = error instanceof KqiError ? error.status : 0;
-          if (attempt > RETRIES || (status >= 400 && status < 500 && status !== 408 && status !== 429)) {
+          if (!shouldRetry(status, attempt)) {
             throw new KqiError(
               status,
               `Uploading ${file.name} failed at part ${index + 1}: ${(error as Error).message}`
             );
           }
-          await sleep(500 * 2 ** (attempt - 1));
+          await sleep(backoffMs(attempt));
         }
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, partCount) }, worker));
+  await Promise.all(Array.from({ length: workerCount(partCount) }, worker));
   await requestAPI(
     'upload/complete',
     jsonBody('POST', { key: ticket.key, uploadId: ticket.uploadId, partETags: etags })

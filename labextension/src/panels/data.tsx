@@ -5,26 +5,13 @@
 import * as React from 'react';
 
 import { Details } from '../components';
+import { formatSize, percent } from '../format';
+import { splitList } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
-import { ResourcePanel } from './common';
+import { IData, IDataFile } from '../types';
 import { uploadFile } from '../upload';
-
-export interface IData {
-  id: number;
-  name: string;
-  memo?: string;
-  tags: string[];
-  createdAt?: string;
-  createdBy?: string;
-}
-
-interface IDataFile {
-  fileId: number;
-  fileName: string;
-  fileSize: number;
-  url: string | null;
-}
+import { INewFormProps, ResourcePanel } from './common';
 
 interface IPendingFile {
   file: File;
@@ -33,19 +20,9 @@ interface IPendingFile {
   error?: string;
 }
 
-function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (bytes >= 1024 && i < units.length - 1) {
-    bytes /= 1024;
-    i++;
-  }
-  return `${i ? bytes.toFixed(1) : bytes} ${units[i]}`;
-}
-
 /** A progress bar with its percentage, as an accessible progressbar. */
 export function ProgressBar(props: { done: number; total: number; label: string }): JSX.Element {
-  const pct = props.total ? Math.floor((100 * props.done) / props.total) : 100;
+  const pct = percent(props.done, props.total);
   return (
     <div
       className="kqi-progress"
@@ -63,11 +40,7 @@ export function ProgressBar(props: { done: number; total: number; label: string 
   );
 }
 
-function NewData(props: {
-  onCreated: (d: IData) => void;
-  onCancel: () => void;
-  onError: (e: unknown) => void;
-}): JSX.Element {
+function NewData(props: INewFormProps<IData>): JSX.Element {
   const [name, setName] = React.useState('');
   const [memo, setMemo] = React.useState('');
   const [tags, setTags] = React.useState('');
@@ -99,10 +72,7 @@ function NewData(props: {
         jsonBody('POST', {
           name: name.trim(),
           memo,
-          tags: tags
-            .split(',')
-            .map(t => t.trim())
-            .filter(Boolean)
+          tags: splitList(tags)
         })
       );
       await requestAPI(

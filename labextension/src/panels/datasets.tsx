@@ -6,26 +6,11 @@
 import * as React from 'react';
 
 import { Details, FilterBox, VirtualList } from '../components';
+import { entryRows, lockedLabel } from '../format';
 import { jsonBody, requestAPI, requestPage } from '../handler';
 import { KqiModel } from '../model';
-import { ResourcePanel } from './common';
-import { IData } from './data';
-
-interface IDataset {
-  id: number;
-  name: string;
-  memo?: string;
-  createdAt?: string;
-  createdBy?: string;
-  isLocked?: boolean;
-  entries?: Record<string, IData[]>;
-  flatEntries?: IData[];
-}
-
-interface IRef {
-  id: number;
-  name: string;
-}
+import { IData, IDataset, IRef } from '../types';
+import { INewFormProps, ResourcePanel } from './common';
 
 function DropZone(props: {
   type: string;
@@ -70,11 +55,7 @@ function DropZone(props: {
 
 const TYPES = ['training', 'validation', 'testing'];
 
-function NewDataset(props: {
-  onCreated: (d: IDataset) => void;
-  onCancel: () => void;
-  onError: (e: unknown) => void;
-}): JSX.Element {
+function NewDataset(props: INewFormProps<IDataset>): JSX.Element {
   const [name, setName] = React.useState('');
   const [memo, setMemo] = React.useState('');
   const [filter, setFilter] = React.useState('');
@@ -161,10 +142,6 @@ function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e:
       props.onError(e);
     }
   };
-  const groups = Object.entries(dataset.entries ?? {});
-  if (dataset.flatEntries?.length) {
-    groups.push(['(flat)', dataset.flatEntries]);
-  }
   return (
     <div className="kqi-detail-pane kqi-dataset-details">
       <Details
@@ -172,8 +149,8 @@ function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e:
           ['ID', dataset.id],
           ['Name', dataset.name],
           ['Memo', dataset.memo],
-          ['Locked', dataset.isLocked ? 'yes (used by a run)' : 'no'],
-          ...groups.map(([type, items]) => [type, items.map(d => `${d.id}:${d.name}`).join(', ')] as [string, string])
+          ['Locked', lockedLabel(dataset.isLocked)],
+          ...entryRows(dataset)
         ]}
       />
       <div className="kqi-buttons">

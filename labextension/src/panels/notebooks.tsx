@@ -10,67 +10,17 @@ import { PageConfig } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
 import { Details } from '../components';
+import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel } from '../format';
+import { EMPTY_NOTEBOOK_FORM, notebookRerunBody, notebookRunBody, rerunFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
+import { INotebook, INotebookDetails, INotebookEndpoint, IRef } from '../types';
 import { INewFormProps, ResourcePanel } from './common';
-
-interface INotebook {
-  id: number;
-  name: string;
-  status: string;
-  memo?: string;
-  createdAt?: string;
-  expiresAt?: string | null;
-  remainingSeconds?: number | null;
-  /** When the row arrived (ms), to count its `remainingSeconds` down from. */
-  receivedAt?: number;
-}
-
-interface INotebookDetails extends INotebook {
-  dataSet?: { id: number; name: string } | null;
-  containerImage?: { image: string; tag: string } | null;
-  cpu: number;
-  memory: number;
-  gpu: number;
-  startedAt?: string | null;
-  completedAt?: string | null;
-  expiresIn?: number | null;
-  partition?: string | null;
-  serverName?: string | null;
-  url?: string | null;
-  conditionNote?: string | null;
-}
-
-interface IEndpoint {
-  url?: string | null;
-  status?: string;
-  remainingSeconds?: number | null;
-}
 
 const ACTIVE = ['Pending', 'Running'];
 
 /** The hub server name of the notebook this JupyterLab runs in ('' outside the hub). */
 export const THIS_SERVER = PageConfig.getOption('hubServerName');
-
-/** "2h 05m 09s": seconds as the panel shows a remaining lifetime. */
-export function formatSeconds(seconds: number): string {
-  let left = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(left / 3600);
-  left %= 3600;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${h}h ${pad(Math.floor(left / 60))}m ${pad(left % 60)}s`;
-}
-
-/**
- * What is left of a running notebook's lifetime: `remainingSeconds` as the
- * service said it at `receivedAt` (ms), at `now` (ms); 'unlimited' without one.
- */
-export function remaining(remainingSeconds: number | null | undefined, receivedAt: number, now: number): string {
-  if (remainingSeconds === null || remainingSeconds === undefined) {
-    return 'unlimited';
-  }
-  return formatSeconds(remainingSeconds - (now - receivedAt) / 1000);
-}
 
 /** A clock ticking each second while mounted. */
 function useNow(): number {
@@ -108,29 +58,18 @@ function useInfiniteAllowed(onError: (e: unknown) => void): boolean | null {
   return allowed;
 }
 
-/** A lifetime in hours the form may send: at least 1 h, or 0 (unlimited) where the tenant allows it. */
-export function lifetimeOk(hours: string, infiniteAllowed: boolean | null): boolean {
-  const h = Number(hours);
-  return hours.trim() !== '' && Number.isFinite(h) && (h >= 1 || (h === 0 && infiniteAllowed === true));
-}
-
-/** The lifetime field's label: "0 = unlimited" only where the tenant allows it. */
-function lifetimeLabel(infiniteAllowed: boolean | null): string {
-  return infiniteAllowed ? 'Lifetime (h, 0 = unlimited)' : 'Lifetime (h, at least 1)';
-}
-
 /** The tenant's datasets, for a form's dataset choice. */
-function useDatasets(onError: (e: unknown) => void): { id: number; name: string }[] {
-  const [datasets, setDatasets] = React.useState<{ id: number; name: string }[]>([]);
+function useDatasets(onError: (e: unknown) => void): IRef[] {
+  const [datasets, setDatasets] = React.useState<IRef[]>([]);
   React.useEffect(() => {
-    requestAPI<{ id: number; name: string }[]>('datasets', {}, { perPage: 500 }).then(setDatasets, onError);
+    requestAPI<IRef[]>('datasets', {}, { perPage: 500 }).then(setDatasets, onError);
   }, []);
   return datasets;
 }
 
 function DatasetSelect(props: {
   value: string;
-  datasets: { id: number; name: string }[];
+  datasets: IRef[];
   className: string;
   onChange: (v: string) => void;
 }): JSX.Element {
@@ -198,22 +137,9 @@ function NewNotebook(props: INewFormProps<INotebook>): JSX.Element {
     datasetSelect,
     lifetime,
     lifetimeOk: ok
-  } = useNotebookForm(
-    { name: '', dataSetId: '', image: '', tag: '', cpu: '1', memory: '1', gpu: '0', hours: '8', memo: '' },
-    'kqi-nb',
-    props.onError
-  );
+  } = useNotebookForm(EMPTY_NOTEBOOK_FORM, 'kqi-nb', props.onError);
   const run = async () => {
-    const body = {
-      name: f.name.trim(),
-      dataSetId: f.dataSetId ? Number(f.dataSetId) : null,
-      containerImage: f.image.trim() ? { image: f.image.trim(), tag: f.tag.trim() } : null,
-      cpu: Number(f.cpu),
-      memory: Number(f.memory),
-      gpu: Number(f.gpu),
-      expiresIn: Math.round(Number(f.hours) * 3600),
-      memo: f.memo
-    };
+    const body = notebookRunBody(f);
     try {
       props.onCreated(await requestAPI<INotebook>('notebook/run', jsonBody('POST', body)));
     } catch (e) {
@@ -258,27 +184,9 @@ function RerunNotebook(props: {
     datasetSelect,
     lifetime,
     lifetimeOk: ok
-  } = useNotebookForm(
-    {
-      cpu: String(nb.cpu),
-      memory: String(nb.memory),
-      gpu: String(nb.gpu),
-      hours: nb.expiresIn === null || nb.expiresIn === undefined ? '8' : String(nb.expiresIn / 3600),
-      dataSetId: nb.dataSet ? String(nb.dataSet.id) : '',
-      partition: nb.partition ?? ''
-    },
-    'kqi-rr',
-    props.onError
-  );
+  } = useNotebookForm(rerunFormOf(nb), 'kqi-rr', props.onError);
   const rerun = async () => {
-    const body = {
-      cpu: Number(f.cpu),
-      memory: Number(f.memory),
-      gpu: Number(f.gpu),
-      expiresIn: Math.round(Number(f.hours) * 3600),
-      dataSetId: f.dataSetId ? Number(f.dataSetId) : null,
-      partition: f.partition.trim() || null
-    };
+    const body = notebookRerunBody(f);
     try {
       await requestAPI(`notebook/${nb.id}/rerun`, jsonBody('POST', body));
       props.onDone();
@@ -348,7 +256,7 @@ function NotebookDetails(props: {
   };
   const open = () =>
     act(async () => {
-      const endpoint = await requestAPI<IEndpoint>(`notebook/${details.id}/endpoint`);
+      const endpoint = await requestAPI<INotebookEndpoint>(`notebook/${details.id}/endpoint`);
       if (!endpoint?.url || endpoint.status !== 'Running') {
         throw new Error(`Notebook ${details.id} cannot be opened: it is ${endpoint?.status ?? details.status}`);
       }
@@ -368,12 +276,12 @@ function NotebookDetails(props: {
           ],
           ['Expires', running ? details.expiresAt : ''],
           ['Note', details.conditionNote],
-          ['Dataset', details.dataSet ? `${details.dataSet.id}:${details.dataSet.name}` : ''],
+          ['Dataset', refLabel(details.dataSet)],
           [
             'Image',
             details.containerImage?.image ? `${details.containerImage.image}:${details.containerImage.tag}` : ''
           ],
-          ['Resources', `CPU ${details.cpu}, memory ${details.memory} GB, GPU ${details.gpu}`],
+          ['Resources', resourcesLabel(details)],
           ['Started', details.startedAt],
           ['URL', running && details.url ? <span className="kqi-nb-url">{details.url}</span> : ''],
           ['Memo', details.memo]

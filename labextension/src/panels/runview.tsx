@@ -6,8 +6,11 @@ import { ServerConnection } from '@jupyterlab/services';
 import { URLExt } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
-import { messageOf } from '../components';
+import { messageOf } from '../errors';
+import { appendTail, closedState, stripAnsi } from '../format';
 import { kqiUrl, requestAPI, requestRaw } from '../handler';
+import { IContainerFiles } from '../types';
+import { parentDir } from '../urls';
 
 /** At most this much of a log stays on screen (its tail). */
 const MAX_LOG_CHARS = 2 * 1024 * 1024;
@@ -39,7 +42,7 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
           }
           offset += value.byteLength;
           const chunk = decoder.decode(value, { stream: true });
-          setText(old => (old + chunk).slice(-MAX_LOG_CHARS));
+          setText(old => appendTail(old, chunk, MAX_LOG_CHARS));
         }
         // the stream ends when the run does; ask once more in case a proxy cut it short
         const check = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset, follow: 'false' }), {
@@ -48,7 +51,7 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
         const rest = await check.text();
         if (rest) {
           offset += new TextEncoder().encode(rest).byteLength;
-          setText(old => (old + rest).slice(-MAX_LOG_CHARS));
+          setText(old => appendTail(old, rest, MAX_LOG_CHARS));
         }
         const status = check.headers.get('X-Run-Status') ?? '';
         if (!['Pending', 'Running'].includes(status)) {
@@ -80,13 +83,6 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
   );
 }
 
-interface IListing {
-  dirs: { dirName: string; dirPath: string }[];
-  files: { key: string; fileName: string; size: number; lastModified?: string }[];
-  exceeded: boolean;
-  limit?: number;
-}
-
 /** Browses the run's /kqi/output; files download through `kqi/{kind}/{id}/output`. */
 export function OutputFiles(props: {
   kind: string;
@@ -95,14 +91,14 @@ export function OutputFiles(props: {
   onError: (e: unknown) => void;
 }): JSX.Element {
   const [path, setPath] = React.useState('/');
-  const [listing, setListing] = React.useState<IListing | null>(null);
+  const [listing, setListing] = React.useState<IContainerFiles | null>(null);
   React.useEffect(() => {
-    requestAPI<IListing>(`${props.kind}/${props.id}/container-files`, {}, { path }).then(setListing, e => {
+    requestAPI<IContainerFiles>(`${props.kind}/${props.id}/container-files`, {}, { path }).then(setListing, e => {
       setListing({ dirs: [], files: [], exceeded: false });
       props.onError(e);
     });
   }, [props.kind, props.id, path, props.version]);
-  const up = path === '/' ? null : path.replace(/\/[^/]*$/, '') || '/';
+  const up = parentDir(path);
   return (
     <div className="kqi-output">
       <div className="kqi-output-path">
@@ -143,9 +139,6 @@ export function OutputFiles(props: {
   );
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r/g;
-
 /**
  * A plain-text terminal on the run's shell websocket (terminado's protocol):
  * output appended as text, one input line sent on Enter.
@@ -171,13 +164,12 @@ export function ShellView(props: { kind: string; id: number }): JSX.Element {
     ws.onmessage = e => {
       const [kind, text] = JSON.parse(e.data);
       if (kind === 'stdout') {
-        setOutput(old => (old + String(text).replace(ANSI, '')).slice(-MAX_LOG_CHARS));
+        setOutput(old => appendTail(old, stripAnsi(String(text)), MAX_LOG_CHARS));
       } else if (kind === 'disconnect') {
         setState('closed');
       }
     };
-    ws.onclose = e =>
-      setState(e.code === 1000 || e.code === 1005 ? 'closed' : `closed (${e.code}${e.reason ? ': ' + e.reason : ''})`);
+    ws.onclose = e => setState(closedState(e.code, e.reason));
     return () => ws.close();
   }, [props.kind, props.id]);
   React.useEffect(() => {

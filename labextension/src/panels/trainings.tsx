@@ -6,37 +6,13 @@
 import * as React from 'react';
 
 import { Details } from '../components';
+import { gitModelLabel, refLabel, resourcesLabel } from '../format';
+import { EMPTY_TRAINING_FORM, ITrainingForm, trainingBodyOf, trainingFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
-import { ResourcePanel } from './common';
+import { IRef, ITensorBoard, ITraining, ITrainingDetails } from '../types';
+import { INewFormProps, ResourcePanel } from './common';
 import { LogView, OutputFiles } from './runview';
-
-interface ITraining {
-  id: number;
-  name: string;
-  status: string;
-  memo?: string;
-  createdAt?: string;
-  createdBy?: string;
-  entryPoint?: string;
-  dataSet?: { id: number; name: string } | null;
-}
-
-interface ITrainingDetails extends ITraining {
-  gitModel: { gitId: number; owner: string; repository: string; branch?: string; commitId?: string };
-  containerImage: { registryId?: number; image: string; tag: string } | null;
-  options: { key: string; value: string }[];
-  cpu: number;
-  memory: number;
-  gpu: number;
-  partition?: string;
-  zip: boolean;
-  conditionNote?: string;
-  queuePosition?: number | null;
-  startedAt?: string;
-  completedAt?: string;
-  parents?: ITraining[];
-}
 
 const ACTIVE = ['Pending', 'Running'];
 
@@ -45,128 +21,20 @@ export interface IRunActions {
   openUrl: (url: string) => void;
 }
 
-interface IForm {
-  name: string;
-  parentIds: string;
-  dataSetId: string;
-  registryId: string;
-  image: string;
-  tag: string;
-  gitId: string;
-  owner: string;
-  repository: string;
-  branch: string;
-  commitId: string;
-  entryPoint: string;
-  cpu: string;
-  memory: string;
-  gpu: string;
-  options: string;
-  zip: boolean;
-  partition: string;
-  memo: string;
-}
-
-const EMPTY: IForm = {
-  name: '',
-  parentIds: '',
-  dataSetId: '',
-  registryId: '',
-  image: '',
-  tag: '',
-  gitId: '',
-  owner: '',
-  repository: '',
-  branch: '',
-  commitId: '',
-  entryPoint: '',
-  cpu: '1',
-  memory: '1',
-  gpu: '0',
-  options: '',
-  zip: true,
-  partition: '',
-  memo: ''
-};
-
-function formOf(t: ITrainingDetails): IForm {
-  return {
-    ...EMPTY,
-    name: t.name,
-    parentIds: (t.parents ?? []).map(p => p.id).join(','),
-    dataSetId: t.dataSet ? String(t.dataSet.id) : '',
-    registryId: t.containerImage?.registryId ? String(t.containerImage.registryId) : '',
-    image: t.containerImage?.image ?? '',
-    tag: t.containerImage?.tag ?? '',
-    gitId: String(t.gitModel?.gitId ?? ''),
-    owner: t.gitModel?.owner ?? '',
-    repository: t.gitModel?.repository ?? '',
-    branch: t.gitModel?.branch ?? '',
-    entryPoint: t.entryPoint ?? '',
-    cpu: String(t.cpu),
-    memory: String(t.memory),
-    gpu: String(t.gpu),
-    options: (t.options ?? []).map(o => `${o.key}=${o.value}`).join('\n'),
-    zip: t.zip,
-    partition: t.partition ?? '',
-    memo: t.memo ?? ''
-  };
-}
-
-function bodyOf(f: IForm): Record<string, unknown> {
-  const num = (s: string) => (s.trim() === '' ? null : Number(s));
-  const options: Record<string, string> = {};
-  for (const line of f.options.split('\n')) {
-    const at = line.indexOf('=');
-    if (line.trim() && at > 0) {
-      options[line.slice(0, at).trim()] = line.slice(at + 1);
-    }
-  }
-  return {
-    name: f.name.trim(),
-    parentIds: f.parentIds
-      .split(',')
-      .map(s => s.trim())
-      .filter(Boolean)
-      .map(Number),
-    dataSetId: num(f.dataSetId),
-    containerImage: { registryId: num(f.registryId), image: f.image.trim(), tag: f.tag.trim() },
-    gitModel: {
-      gitId: num(f.gitId),
-      owner: f.owner.trim(),
-      repository: f.repository.trim(),
-      branch: f.branch.trim() || null,
-      commitId: f.commitId.trim() || null
-    },
-    entryPoint: f.entryPoint,
-    cpu: num(f.cpu),
-    memory: num(f.memory),
-    gpu: num(f.gpu),
-    options,
-    zip: f.zip,
-    partition: f.partition.trim() || null,
-    memo: f.memo
-  };
-}
-
-function NewTraining(props: {
-  onCreated: (t: ITraining) => void;
-  onCancel: () => void;
-  onError: (e: unknown) => void;
-}): JSX.Element {
-  const [form, setForm] = React.useState<IForm>(EMPTY);
+function NewTraining(props: INewFormProps<ITraining>): JSX.Element {
+  const [form, setForm] = React.useState<ITrainingForm>(EMPTY_TRAINING_FORM);
   const [copyFrom, setCopyFrom] = React.useState('');
-  const [datasets, setDatasets] = React.useState<{ id: number; name: string }[]>([]);
-  const [gits, setGits] = React.useState<{ id: number; name: string }[]>([]);
+  const [datasets, setDatasets] = React.useState<IRef[]>([]);
+  const [gits, setGits] = React.useState<IRef[]>([]);
   const [busy, setBusy] = React.useState(false);
   React.useEffect(() => {
-    requestAPI<{ id: number; name: string }[]>('datasets', {}, { perPage: 500 }).then(setDatasets, props.onError);
-    requestAPI<{ id: number; name: string }[]>('tenant/git/endpoints').then(g => {
+    requestAPI<IRef[]>('datasets', {}, { perPage: 500 }).then(setDatasets, props.onError);
+    requestAPI<IRef[]>('tenant/git/endpoints').then(g => {
       setGits(g);
       setForm(f => (f.gitId || !g.length ? f : { ...f, gitId: String(g[0].id) }));
     }, props.onError);
   }, []);
-  const field = (key: keyof IForm, label: string, extra: Record<string, unknown> = {}) => (
+  const field = (key: keyof ITrainingForm, label: string, extra: Record<string, unknown> = {}) => (
     <label>
       {label}{' '}
       <input
@@ -179,7 +47,7 @@ function NewTraining(props: {
   );
   const copy = async () => {
     try {
-      setForm(formOf(await requestAPI<ITrainingDetails>(`training/${Number(copyFrom)}`)));
+      setForm(trainingFormOf(await requestAPI<ITrainingDetails>(`training/${Number(copyFrom)}`)));
     } catch (e) {
       props.onError(e);
     }
@@ -187,7 +55,7 @@ function NewTraining(props: {
   const submit = async () => {
     setBusy(true);
     try {
-      props.onCreated(await requestAPI<ITraining>('training/run', jsonBody('POST', bodyOf(form))));
+      props.onCreated(await requestAPI<ITraining>('training/run', jsonBody('POST', trainingBodyOf(form))));
     } catch (e) {
       props.onError(e);
     } finally {
@@ -334,10 +202,7 @@ function TrainingDetails(props: {
   };
   const tensorboard = () =>
     act('tensorboard', async () => {
-      const model = await requestAPI<{ url: string | null; status: string }>(
-        `training/${run.id}/tensorboard`,
-        jsonBody('PUT', {})
-      );
+      const model = await requestAPI<ITensorBoard>(`training/${run.id}/tensorboard`, jsonBody('PUT', {}));
       if (model.url) {
         setBoard(model.url);
         props.actions.openUrl(model.url);
@@ -352,14 +217,11 @@ function TrainingDetails(props: {
           ['Status', <span className={`kqi-status kqi-status-${run.status}`}>{run.status}</span>],
           ['Queue position', run.queuePosition ?? ''],
           ['Note', run.conditionNote],
-          ['Dataset', run.dataSet ? `${run.dataSet.id}:${run.dataSet.name}` : ''],
+          ['Dataset', refLabel(run.dataSet)],
           ['Image', run.containerImage ? `${run.containerImage.image}:${run.containerImage.tag}` : ''],
-          [
-            'Model',
-            `${run.gitModel.owner}/${run.gitModel.repository} ${run.gitModel.branch ?? ''} ${run.gitModel.commitId ?? ''}`
-          ],
+          ['Model', gitModelLabel(run.gitModel)],
           ['Command', <code>{run.entryPoint}</code>],
-          ['Resources', `CPU ${run.cpu}, memory ${run.memory} GB, GPU ${run.gpu}`],
+          ['Resources', resourcesLabel(run)],
           ['Started', run.startedAt],
           ['Completed', run.completedAt],
           ['Memo', run.memo]

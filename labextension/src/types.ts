@@ -1,0 +1,158 @@
+/**
+ * The KAMONOHASHI v2 API's JSON (camelCase) as the panels read it: only the
+ * fields the extension uses, so a model here may be a subset of the
+ * service's. Optional fields are those a list row or an older run may lack.
+ */
+
+/** How the API refers to another resource: a dataset, a data, a git endpoint. */
+export interface IRef {
+  id: number;
+  name: string;
+}
+
+/** A tenant of the account (`GET /account`). */
+export interface ITenant {
+  id: number;
+  name: string;
+  displayName?: string;
+}
+
+/** The user's account: who, the selected tenant and the others (`GET /account`). */
+export interface IAccount {
+  userName: string;
+  selectedTenant: ITenant | null;
+  tenants: ITenant[];
+}
+
+/** A data (`GET /data`, `GET /data/{id}`). */
+export interface IData extends IRef {
+  memo?: string;
+  tags: string[];
+  createdAt?: string;
+  createdBy?: string;
+}
+
+/** A file of a data (`GET /data/{id}/files?withUrl=true`). */
+export interface IDataFile {
+  fileId: number;
+  fileName: string;
+  fileSize: number;
+  url: string | null;
+}
+
+/** A dataset; `entries` (by type: training, validation, testing) only in its details. */
+export interface IDataset extends IRef {
+  memo?: string;
+  createdAt?: string;
+  createdBy?: string;
+  isLocked?: boolean;
+  entries?: Record<string, IData[]>;
+  flatEntries?: IData[];
+}
+
+/** The image a run runs in. */
+export interface IContainerImage {
+  registryId?: number | null;
+  image: string;
+  tag: string;
+}
+
+/** The git commit a training runs. */
+export interface IGitModel {
+  gitId: number;
+  owner: string;
+  repository: string;
+  branch?: string | null;
+  commitId?: string | null;
+}
+
+/** An environment variable of a run. */
+export interface IRunOption {
+  key: string;
+  value: string;
+}
+
+/** What every kind of run's list row has. */
+export interface IRun extends IRef {
+  status: string;
+  memo?: string;
+  createdAt?: string;
+  createdBy?: string;
+}
+
+/** A training's list row (`GET /training`). */
+export interface ITraining extends IRun {
+  entryPoint?: string;
+  dataSet?: IRef | null;
+}
+
+/** A training's details (`GET /training/{id}`). */
+export interface ITrainingDetails extends ITraining {
+  gitModel: IGitModel;
+  containerImage: IContainerImage | null;
+  options: IRunOption[];
+  cpu: number;
+  memory: number;
+  gpu: number;
+  partition?: string;
+  zip: boolean;
+  conditionNote?: string;
+  queuePosition?: number | null;
+  startedAt?: string;
+  completedAt?: string;
+  parents?: ITraining[];
+}
+
+/** A notebook's list row (`GET /notebook`). */
+export interface INotebook extends IRun {
+  expiresAt?: string | null;
+  remainingSeconds?: number | null;
+  /** Not the API's: when the row arrived (ms), to count its `remainingSeconds` down from. */
+  receivedAt?: number;
+}
+
+/** A notebook's details (`GET /notebook/{id}`). */
+export interface INotebookDetails extends INotebook {
+  dataSet?: IRef | null;
+  containerImage?: IContainerImage | null;
+  cpu: number;
+  memory: number;
+  gpu: number;
+  startedAt?: string | null;
+  completedAt?: string | null;
+  expiresIn?: number | null;
+  partition?: string | null;
+  serverName?: string | null;
+  url?: string | null;
+  conditionNote?: string | null;
+}
+
+/** Where a notebook answers (`GET /notebook/{id}/endpoint`). */
+export interface INotebookEndpoint {
+  url?: string | null;
+  status?: string;
+  remainingSeconds?: number | null;
+}
+
+/** A training's TensorBoard (`PUT /training/{id}/tensorboard`). */
+export interface ITensorBoard {
+  url: string | null;
+  status: string;
+}
+
+/** One directory of a run's output (`GET /{kind}/{id}/container-files`). */
+export interface IContainerFiles {
+  dirs: { dirName: string; dirPath: string }[];
+  files: { key: string; fileName: string; size: number; lastModified?: string }[];
+  exceeded: boolean;
+  limit?: number;
+}
+
+/** A multipart upload's ticket (`GET /upload/parameter`). */
+export interface IUploadTicket {
+  uris: string[];
+  uploadId: string;
+  key: string;
+  fileName: string;
+  storedPath: string;
+}

@@ -24,6 +24,32 @@ Object storage:
   free loopback ports with an access key and secret; it checks signatures and
   presigned-URL expiry. Killed with SIGKILL at the end (it ignores SIGTERM).
 
+Trainings and notebooks on a platform:
+
+- ``git_endpoint``: a file:// git endpoint with the bare repository kqi/model
+  (``train.py``, ``TRAIN_PY``), registered by ``admin``; module scope (one per module).
+- ``lab``: ``new_lab``: a tenant using ``git_endpoint``, a logged-in member and
+  a dataset of one file: ``{api, tenant, user, data, dataset, git, admin}``.
+
+The local executor (no platform):
+
+- ``sandbox``: parametrized over ``SANDBOXES`` (bubblewrap, the unshare fallback);
+  skipped where that sandbox is missing.
+- ``executor_factory``: ``make(sandbox=…, **kw)`` → a ``LocalExecutor`` on one runs
+  root in ``tmp_path``; halts and cleans up every run at teardown.
+
+Helpers the test modules import from here (``from conftest import …``):
+``Api``, ``Platform``, ``launch_platform``, ``unique``, ``wait_until`` (poll a
+predicate), ``poll_until`` (the same with the executor tests' 15 s / 50 ms
+defaults), ``require_or_skip``; ``upload`` (the v2 multipart upload) and
+``FORM``; ``hub_login`` (a browser session through the hub's login page);
+``new_lab``, ``make_lab`` (a lab on a platform of a test's own, with a git
+endpoint of its own), ``submit`` and ``wait_for`` (a training and its end);
+``run_notebook``, ``wait_notebook``, ``lab_get``, ``wait_answering`` and
+``ENDED``; ``service_pid``, ``cmdline``, ``alive``, ``_process_tree``,
+``tensorboard_pids``, ``listening_sockets`` (processes and sockets in /proc);
+``new_id``, ``require_sandbox``.
+
 Servers a test needs but this machine lacks are skipped, unless
 ``KQI_TEST_REQUIRE_SERVERS=1`` (set by ``.ci/run``) turns the skip into a failure.
 """
@@ -31,6 +57,7 @@ Servers a test needs but this machine lacks are skipped, unless
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -209,10 +236,10 @@ def launch_platform(state_dir: str, extra_env: dict | None = None, port: int | N
     raise RuntimeError(f"platform did not come up:\n{platform.log()[-4000:]}")
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
 
@@ -235,7 +262,7 @@ def end_runs(state_dir: str, timeout: float = 15) -> None:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        while time.monotonic() < deadline and any(alive(pid) for pid in pids):
             time.sleep(0.1)
 
 
@@ -260,7 +287,7 @@ def start_platform(tmp_path):
     for p in started:
         p.stop()
         time.sleep(0.5)
-        left = [pid for pid in p.children if _alive(pid)]
+        left = [pid for pid in p.children if alive(pid)]
         end_runs(p.state_dir)
         assert not left, f"processes left after stopping the platform: {left}"
 
@@ -387,7 +414,7 @@ def _wait_for_s3(server: S3Server, proc: subprocess.Popen, log_path: str, timeou
             store.ensure_bucket()
             store.client.put_object(Bucket=store.bucket, Key="ready", Body=b"ready")
             return
-        except Exception as e:  # not up yet: connection refused, 5xx, no writable volume
+        except Exception as e:  # noqa: BLE001 - not up yet: connection refused, 5xx, no writable volume
             last_error = e
             time.sleep(0.3)
     with open(log_path, errors="replace") as f:
@@ -447,3 +474,289 @@ def s3_server(tmp_path_factory):
         for name, grpc_port in (("master", master + 1), ("volume", volume + 1), ("filer", filer + 1), ("s3", s3 + 1)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"/tmp/seaweedfs-{name}-grpc-{grpc_port}.sock")
+
+
+# Data uploads, the hub's login page, processes -------------------------------------------------
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # what the upstream CLI sends on parts
+
+
+def upload(api, name, payload: bytes, part_size=1024 * 1024, kind="Data"):
+    """The v2 multipart protocol as the upstream client runs it; returns the parameter model."""
+    parts = [payload[i:i + part_size] for i in range(0, len(payload), part_size)]
+    r = api.get("/upload/parameter", params={"fileName": name, "partSum": len(parts), "type": kind})
+    assert r.status_code == 200, r.text
+    ticket = r.json()
+    assert len(ticket["uris"]) == len(parts) and ticket["fileName"] == name
+    etags = []
+    for i, (uri, chunk) in enumerate(zip(ticket["uris"], parts, strict=True), start=1):
+        assert uri.startswith("http://")
+        resp = requests.put(uri, data=chunk, headers=FORM, timeout=60)  # no Authorization header
+        assert resp.status_code == 200, resp.text
+        etags.append(f"{i}+{resp.headers['ETag']}")
+    r = api.post("/upload/complete", {"key": ticket["key"], "uploadId": ticket["uploadId"], "partETags": etags})
+    assert r.status_code == 200, r.text
+    return ticket
+
+
+def hub_login(platform, name, password) -> requests.Session:
+    """A browser session logged in through the hub's login page (``login_response``: the POST's answer)."""
+    s = requests.Session()
+    page = s.get(platform.url + "/hub/login", timeout=10)
+    assert page.status_code == 200
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    r = s.post(platform.url + "/hub/login", data={"username": name, "password": password, "_xsrf": xsrf},
+               timeout=30, allow_redirects=False)
+    s.login_response = r
+    return s
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def service_pid(platform: Platform) -> int:
+    """The kqi service among the hub's children: `python -m kqi_services`."""
+    found = [pid for pid in _process_tree(platform.process.pid)
+             if any(a == "-m" and b == "kqi_services" for a, b in zip(cmdline(pid), cmdline(pid)[1:], strict=False))]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def tensorboard_pids(training_id) -> list[int]:
+    """Processes of the training's TensorBoard (their command line ends in its path prefix)."""
+    marker = f"/services/kqi/tensorboard/{training_id}\0".encode()
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read()
+        except OSError:
+            continue
+        if b"tensorboard" in args and args.endswith(marker):
+            pids.append(int(pid))
+    return pids
+
+
+def listening_sockets(pid: int | str = "self") -> set[tuple[int, int]]:
+    """(port, socket inode) of the TCP sockets listening in the network namespace of process ``pid``."""
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                ports.add((int(fields[1].rsplit(":", 1)[1], 16), int(fields[9])))
+    return ports
+
+
+# Trainings on the platform: a git endpoint, a lab, submit and wait ------------------------------
+
+TRAIN_PY = """\
+import json, os, sys
+print("hello from the model", flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+inputs = sorted(os.path.relpath(os.path.join(r, f), "/kqi/input") for r, _, fs in os.walk("/kqi/input") for f in fs)
+env = {k: os.environ.get(k) for k in ("TRAINING_ID", "DATASET_ID", "PARENT_ID", "MODEL_REPOSITORY", "COMMIT_ID",
+                                      "KQI_SERVER", "LANG", "ENTRY_POINT", "ZIP_FILE_CREATED", "MY_OPTION",
+                                      "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES")}
+try:
+    open("/kqi/input/should-fail", "w")
+    input_writable = True
+except OSError:
+    input_writable = False
+import urllib.request
+req = urllib.request.Request(os.environ["KQI_SERVER"] + "/api/v2/account",
+                             headers={"Authorization": "Bearer " + os.environ["KQI_TOKEN"]})
+account = json.load(urllib.request.urlopen(req, timeout=30))
+os.makedirs("/kqi/output/sub dir", exist_ok=True)
+with open("/kqi/output/sub dir/result #1.json", "w") as f:
+    json.dump({"inputs": inputs, "env": env, "cwd": os.getcwd(), "pid": os.getpid(),
+               "input_writable": input_writable, "account": account["userName"],
+               "tenant": account["selectedTenant"]["id"], "token": os.environ["KQI_TOKEN"]}, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def git_endpoint(admin, tmp_path_factory):
+    """A file:// git endpoint with the bare repository kqi/model (commits on master)."""
+    root = tmp_path_factory.mktemp("git")
+    work = root / "work"
+    bare = root / "repos" / "kqi" / "model.git"
+    bare.parent.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
+    (work / "train.py").write_text(TRAIN_PY)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@x")
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "model"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    commit = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    r = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0,
+                                            "repositoryUrl": f"file://{root / 'repos'}", "apiUrl": f"file://{root}"})
+    assert r.status_code == 201
+    return {"id": r.json()["id"], "commit": commit}
+
+
+def new_lab(platform, new_tenant, new_user, git_endpoint, admin=None) -> dict:
+    """A tenant using the local git endpoint, a member logged in, and a dataset with one file."""
+    tenant = new_tenant(gitIds=[1, git_endpoint["id"]], defaultGitId=git_endpoint["id"])
+    user = new_user([{"id": tenant["id"]}])
+    api = platform.api().login(user["name"], user["password"])
+    data = api.post("/data", {"name": "inputs"}).json()
+    ticket = upload(api, "x.csv", b"a,b\n1,2\n")
+    api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})
+    ds = api.post("/datasets", {"name": "ds", "entries": {"training": [{"id": data["id"]}]}}).json()
+    return {"api": api, "tenant": tenant, "user": user, "data": data, "dataset": ds, "git": git_endpoint,
+            "admin": admin}
+
+
+@pytest.fixture
+def lab(platform, admin, new_tenant, new_user, git_endpoint):
+    """``new_lab``: a tenant, a logged-in member and a dataset (see there)."""
+    return new_lab(platform, new_tenant, new_user, git_endpoint, admin)
+
+
+def make_lab(platform: Platform, root) -> dict:
+    """On ``platform``: a file:// git endpoint with kqi/model, a tenant using it, a member and a dataset."""
+    work, bare = root / "work", root / "repos" / "kqi" / "model.git"
+    bare.parent.mkdir(parents=True)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@x")
+    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
+    (work / "README").write_text("a model that is all entry point\n")
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "model"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+
+    admin = platform.api().login("admin", platform.admin_password)
+    r = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0,
+                                            "repositoryUrl": f"file://{root / 'repos'}", "apiUrl": f"file://{root}"})
+    assert r.status_code == 201, r.text
+    git = r.json()
+    r = admin.post("/admin/tenants", {"tenantName": unique("t"), "displayName": "Durable", "gitIds": [1, git["id"]],
+                                      "defaultGitId": git["id"], "registryIds": [1], "storageId": 1})
+    assert r.status_code == 201, r.text
+    tenant = r.json()
+    user = {"name": unique("u"), "password": "user-pass-123"}
+    r = admin.post("/admin/users", {**user, "systemRoles": [], "tenants": [{"id": tenant["id"]}]})
+    assert r.status_code == 201, r.text
+    api = platform.api().login(user["name"], user["password"])
+    data = api.post("/data", {"name": "inputs"}).json()
+    ticket = upload(api, "x.csv", b"a,b\n1,2\n")
+    api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})
+    dataset = api.post("/datasets", {"name": "ds", "entries": {"training": [{"id": data["id"]}]}}).json()
+    return {"api": api, "tenant": tenant, "data": data, "dataset": dataset, "git": git, "admin": admin}
+
+
+def submit(lab, command, **overrides):
+    """POST /training/run of ``command`` on the lab's model and dataset (python:3.11, 1 core); the 201's body."""
+    body = {"name": unique("run")[:30], "containerImage": {"image": "python", "tag": "3.11"},
+            "dataSetId": lab["dataset"]["id"], "gitModel": {"gitId": lab["git"]["id"], "owner": "kqi",
+                                                            "repository": "model"},
+            "entryPoint": command, "cpu": 1, "memory": 1, "gpu": 0, **overrides}
+    r = lab["api"].post("/training/run", body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def wait_for(api, run_id, statuses=("Completed", "Failed", "Killed", "OOMKilled", "Error", "UserCanceled"),
+             timeout=90):
+    """The training's details once its status is one of ``statuses`` (default: ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api.get(f"/training/{run_id}").json()
+        if run["status"] in statuses:
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} still {run['status']}: {run}")
+
+
+# Notebooks on the platform ----------------------------------------------------------------------
+
+ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
+
+
+def run_notebook(lab, **overrides):
+    """POST /notebook/run on the lab's dataset (1 core, an hour); the 201's body."""
+    body = {"name": unique("nb")[:30], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 3600,
+            "dataSetId": lab["dataset"]["id"], **overrides}
+    r = lab["api"].post("/notebook/run", body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def wait_notebook(api, nb_id, statuses, timeout=120):
+    return wait_until(lambda: (nb := api.get(f"/notebook/{nb_id}").json())["status"] in statuses and nb,
+                      timeout, f"notebook {nb_id} to be {statuses}", interval=0.3)
+
+
+def lab_get(platform, api, nb, path, **kw):
+    """GET a path of the notebook's JupyterLab server through the hub, as its user (``nb``: its details)."""
+    base = platform.url + nb["url"].removesuffix("lab")
+    return requests.get(base + path, headers={"Authorization": f"token {api.token}"}, timeout=30, **kw)
+
+
+def wait_answering(platform, api, nb, timeout=120):
+    return wait_until(lambda: (r := lab_get(platform, api, nb, "api/status")).status_code == 200 and r,
+                      timeout, "the notebook's JupyterLab to answer")
+
+
+# The local executor (no platform) ---------------------------------------------------------------
+
+SANDBOXES = ["bwrap", "unshare"]
+
+
+def require_sandbox(kind: str) -> None:
+    if not shutil.which(kind):
+        package = "bubblewrap" if kind == "bwrap" else "util-linux"
+        require_or_skip(f"{kind} is not installed (apt-get install {package})")
+    if os.geteuid() != 0 and kind == "unshare":
+        pytest.skip("the unshare fallback needs root")
+
+
+def new_id(prefix="training") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def poll_until(predicate, timeout=15.0, interval=0.05, what="condition"):
+    """``wait_until`` with the executor tests' defaults (15 s, polled every 50 ms)."""
+    return wait_until(predicate, timeout, what, interval)
+
+
+@pytest.fixture(params=SANDBOXES)
+def sandbox(request):
+    require_sandbox(request.param)
+    return request.param
+
+
+@pytest.fixture
+def executor_factory(tmp_path):
+    """LocalExecutor(sandbox=…) on one runs root; halts and removes every run at teardown."""
+    from kqi_services.executor import LocalExecutor
+
+    made = []
+
+    def make(sandbox="bwrap", **kwargs) -> LocalExecutor:
+        require_sandbox(sandbox)
+        ex = LocalExecutor(str(tmp_path / "runs"), sandbox=sandbox, **kwargs)
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made[:1]:
+        for run_id in ex.running_runs():
+            ex.halt(run_id)
+        for run_id in ex.run_ids():
+            poll_until(lambda ex=ex, run_id=run_id: ex.status(run_id).phase in ("finished", "lost"), 20,
+                       what=f"{run_id} to end")
+            ex.cleanup(run_id)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import contract
 import pytest
 import requests
-from test_data_api import upload
+from conftest import upload
 
 pytestmark = pytest.mark.platform
 
@@ -132,6 +132,17 @@ def fuzz(operations, who: str, token: str, base_url: str, protected_ids: set, se
             log.failure(who, kwargs, f"{r.status_code} not a JSON error ({r.headers.get('Content-Type')}): "
                                      f"{r.text[:200]}")
 
+    def turn_of(op, strategy):
+        """One turn of examples of ``op`` (a function of its own: hypothesis refuses default arguments)."""
+
+        @settings(max_examples=EXAMPLES_PER_TURN, deadline=None, phases=[Phase.generate], database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=strategy)
+        def one_turn(case):
+            send(op, case)
+
+        return one_turn
+
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     turn = 0
     while time.monotonic() < deadline:
@@ -143,18 +154,11 @@ def fuzz(operations, who: str, token: str, base_url: str, protected_ids: set, se
                 continue
             try:
                 strategy = op.as_strategy(generation_mode=mode)
-            except Exception:  # an operation schemathesis cannot build requests for in this mode
+            except Exception:  # noqa: BLE001 - an operation schemathesis cannot build requests for in this mode
                 log.unsatisfiable.add(f"{op.method.upper()} {op.path} ({mode.name})")
                 continue
-
-            @settings(max_examples=EXAMPLES_PER_TURN, deadline=None, phases=[Phase.generate], database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=strategy)
-            def one_turn(case):
-                send(op, case)
-
             try:
-                one_turn()
+                turn_of(op, strategy)()
             except Unsatisfiable:
                 log.unsatisfiable.add(f"{op.method.upper()} {op.path} ({mode.name})")
         turn += 1

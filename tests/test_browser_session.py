@@ -1,22 +1,9 @@
 """A person's way in: the hub's login page, then the kqi service through OAuth with a cookie."""
 
-import re
-
 import pytest
-import requests
+from conftest import hub_login
 
 pytestmark = pytest.mark.platform
-
-
-def hub_login(platform, name, password) -> requests.Session:
-    s = requests.Session()
-    page = s.get(platform.url + "/hub/login", timeout=10)
-    assert page.status_code == 200
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    r = s.post(platform.url + "/hub/login", data={"username": name, "password": password, "_xsrf": xsrf},
-               timeout=30, allow_redirects=False)
-    s.login_response = r
-    return s
 
 
 def test_wrong_password_on_the_login_page(platform):

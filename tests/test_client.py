@@ -9,7 +9,6 @@ import pytest
 import requests
 from conftest import unique
 from requests.adapters import HTTPAdapter
-from test_training_api import git_endpoint, lab  # noqa: F401  (fixtures)
 
 from kqi_services.client import KqiApiError, KqiClient, KqiConfigError, update_config
 
@@ -192,12 +191,7 @@ def test_training_follow_log_ends_with_the_final_status(platform, lab, tmp_path)
 
 
 def test_notebook_records_when_the_service_has_them(member_client):
-    try:
-        listed = member_client.notebooks.list()
-    except KqiApiError as e:
-        if e.status == 404 and "No such API endpoint" in e.message:
-            pytest.skip("the service has no /api/v2/notebook yet")
-        raise
+    listed = member_client.notebooks.list()
     assert listed == []  # a fresh tenant
     with pytest.raises(KqiApiError) as e:
         member_client.notebooks.get(987654321)

@@ -5,30 +5,9 @@ import os
 
 import pytest
 import requests
-from conftest import unique
+from conftest import FORM, unique, upload
 
 pytestmark = pytest.mark.platform
-
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # what the upstream CLI sends on parts
-
-
-def upload(api, name, payload: bytes, part_size=1024 * 1024, kind="Data"):
-    """The v2 multipart protocol as the upstream client runs it; returns the parameter model."""
-    parts = [payload[i:i + part_size] for i in range(0, len(payload), part_size)]
-    r = api.get("/upload/parameter", params={"fileName": name, "partSum": len(parts), "type": kind})
-    assert r.status_code == 200, r.text
-    ticket = r.json()
-    assert len(ticket["uris"]) == len(parts) and ticket["fileName"] == name
-    etags = []
-    for i, (uri, chunk) in enumerate(zip(ticket["uris"], parts), start=1):
-        assert uri.startswith("http://")
-        resp = requests.put(uri, data=chunk, headers=FORM, timeout=60)  # no Authorization header
-        assert resp.status_code == 200, resp.text
-        etags.append(f"{i}+{resp.headers['ETag']}")
-    r = api.post("/upload/complete", {"key": ticket["key"], "uploadId": ticket["uploadId"], "partETags": etags})
-    assert r.status_code == 200, r.text
-    return ticket
-
 
 @pytest.fixture
 def member(platform, new_tenant, new_user):

@@ -6,8 +6,7 @@ import os
 
 import pytest
 import requests
-from conftest import unique
-from test_data_api import upload
+from conftest import unique, upload
 
 from kqi_services.jobs.staging import StagedFile, stage
 

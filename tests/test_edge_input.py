@@ -12,8 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from conftest import unique
-from test_browser_session import hub_login
+from conftest import hub_login, unique
 from tornado import httputil, web
 
 from handlers.base import APIHandler

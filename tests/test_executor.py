@@ -17,34 +17,16 @@ import time
 import uuid
 
 import pytest
-from conftest import REPO, require_or_skip, wait_until
+from conftest import REPO, new_id, poll_until, require_or_skip, require_sandbox
 
 from kqi_services.executor import LocalExecutor, Mount, RunActive, RunExists, RunNotFound, RunSpec, SpecError
 from kqi_services.executor.cgroups import Hierarchy, RunCgroup, is_zombie_or_gone, probe_hierarchies
 from kqi_services.executor.supervisor import RUNNING_FILE, supervisor_pid
 
-SANDBOXES = ["bwrap", "unshare"]
-
-
-def require_sandbox(kind: str) -> None:
-    if not shutil.which(kind):
-        package = "bubblewrap" if kind == "bwrap" else "util-linux"
-        require_or_skip(f"{kind} is not installed (apt-get install {package})")
-    if os.geteuid() != 0 and kind == "unshare":
-        pytest.skip("the unshare fallback needs root")
-
-
-def new_id(prefix="training") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
-    return wait_until(predicate, timeout, what, interval)
-
 
 def wait_finished(executor, run_id, timeout=15.0):
-    return wait_for(lambda: (s := executor.status(run_id)).phase == "finished" and s, timeout,
-                    what=f"{run_id} to finish")
+    return poll_until(lambda: (s := executor.status(run_id)).phase == "finished" and s, timeout,
+                      what=f"{run_id} to finish")
 
 
 def marker_pids(marker: str) -> list[int]:
@@ -66,32 +48,6 @@ def marker_pids(marker: str) -> list[int]:
 def read(path) -> str:
     with open(path, errors="replace") as f:
         return f.read()
-
-
-@pytest.fixture(params=SANDBOXES)
-def sandbox(request):
-    require_sandbox(request.param)
-    return request.param
-
-
-@pytest.fixture
-def executor_factory(tmp_path):
-    """LocalExecutor(sandbox=…) on one runs root; halts and removes every run at teardown."""
-    made = []
-
-    def make(sandbox="bwrap", **kwargs) -> LocalExecutor:
-        require_sandbox(sandbox)
-        ex = LocalExecutor(str(tmp_path / "runs"), sandbox=sandbox, **kwargs)
-        made.append(ex)
-        return ex
-
-    yield make
-    for ex in made[:1]:
-        for run_id in ex.running_runs():
-            ex.halt(run_id)
-        for run_id in ex.run_ids():
-            wait_for(lambda: ex.status(run_id).phase in ("finished", "lost"), 20, what=f"{run_id} to end")
-            ex.cleanup(run_id)
 
 
 @pytest.fixture
@@ -175,11 +131,11 @@ def test_the_log_grows_while_the_run_runs(executor_factory):
     ex.start(RunSpec(run_id, f"python3 -c {shlex.quote(program)}; echo shell-end >&2",
                      env={"PYTHONUNBUFFERED": "1"}))
     log_path = ex.log_path(run_id)
-    wait_for(lambda: os.path.exists(log_path) and "tick 1\n" in read(log_path), what="the first lines")
+    poll_until(lambda: os.path.exists(log_path) and "tick 1\n" in read(log_path), what="the first lines")
     assert ex.status(run_id).phase == "running"
     assert "end" not in read(log_path)
     size = len(read(log_path))
-    wait_for(lambda: len(read(log_path)) > size, what="more lines")
+    poll_until(lambda: len(read(log_path)) > size, what="more lines")
     assert ex.status(run_id).phase == "running"
     assert wait_finished(ex, run_id).exit_code == 0
     assert read(log_path).endswith("tick 29\nend\nshell-end\n")
@@ -201,8 +157,8 @@ def test_limits_are_written_to_the_runs_cgroup(executor_factory, tmp_path):
     ex = executor_factory()
     run_id = new_id()
     ex.start(RunSpec(run_id, "sleep 30", cpu=0.5, memory_bytes=96 << 20, pids_max=64))
-    running = wait_for(lambda: (p := tmp_path / "runs" / run_id / RUNNING_FILE).exists() and json.loads(p.read_text()),
-                       what="running.json")
+    running = poll_until(lambda: (p := tmp_path / "runs" / run_id / RUNNING_FILE).exists() and json.loads(p.read_text()),
+                         what="running.json")
     cgroup = running["cgroup"]
     if not cgroup["version"]:
         require_or_skip("no writable cgroup hierarchy: " + "; ".join(running["notes"]))
@@ -240,8 +196,8 @@ def test_halt_leaves_no_process_behind(executor_factory, sandbox, cgroups):
         while :; do sleep 0.1; done
         """)
     ex.start(RunSpec(run_id, script, halt_grace_s=1.0))
-    wait_for(lambda: len(marker_pids(marker)) == 3, what="the three daemons")
-    wait_for(lambda: "started" in read(ex.log_path(run_id)), what="the script")
+    poll_until(lambda: len(marker_pids(marker)) == 3, what="the three daemons")
+    poll_until(lambda: "started" in read(ex.log_path(run_id)), what="the script")
     began = time.monotonic()
     assert ex.halt(run_id)
     state = wait_finished(ex, run_id, timeout=10)
@@ -294,7 +250,7 @@ def test_a_fresh_executor_reattaches_and_sees_lost_runs(executor_factory, tmp_pa
     first.start(RunSpec(doomed, f"python3 -c 'import time; time.sleep(1000)' {marker}"))
     first.start(RunSpec(quick, "exit 3"))
     wait_finished(first, quick)
-    wait_for(lambda: marker_pids(marker), what="the doomed run's command")
+    poll_until(lambda: marker_pids(marker), what="the doomed run's command")
 
     again = LocalExecutor(str(tmp_path / "runs"))  # as after a service restart
     assert again.running_runs() == sorted([long_run, doomed])
@@ -305,9 +261,9 @@ def test_a_fresh_executor_reattaches_and_sees_lost_runs(executor_factory, tmp_pa
 
     running = json.loads((tmp_path / "runs" / doomed / RUNNING_FILE).read_text())
     os.kill(running["supervisor_pid"], signal.SIGKILL)  # the sandbox dies with it: a run never goes unsupervised
-    state = wait_for(lambda: (s := again.status(doomed)).phase == "lost" and s, what="the run to be lost")
+    state = poll_until(lambda: (s := again.status(doomed)).phase == "lost" and s, what="the run to be lost")
     assert state.error and state.started_at
-    wait_for(lambda: not marker_pids(marker), timeout=5, what="the sandbox to die with its supervisor")
+    poll_until(lambda: not marker_pids(marker), timeout=5, what="the sandbox to die with its supervisor")
     assert is_zombie_or_gone(running["sandbox_pid"])
     again.cleanup(doomed)
     assert doomed not in again.run_ids()
@@ -351,7 +307,7 @@ def test_cgroup_v2_membership_kill_and_removal():
             assert read(os.path.join(group.paths["unified"], "pids.max")).strip() == "16"
         proc = subprocess.Popen(["sh", "-c", "setsid sleep 1000 & sleep 1000"],
                                 preexec_fn=lambda: group.add_pid(os.getpid()))
-        wait_for(lambda: len(group.pids()) == 3, what="three members")
+        poll_until(lambda: len(group.pids()) == 3, what="three members")
         assert proc.pid in group.pids()
         assert group.kill_all(timeout=5)
         assert proc.wait(5) == -signal.SIGKILL
@@ -474,7 +430,7 @@ def test_an_inbound_forward_serves_a_port_of_the_run_on_the_host(executor_factor
         except OSError:
             return None
 
-    assert b"from inside the run" in wait_for(fetch_tcp, what="the run's server through the forward")
+    assert b"from inside the run" in poll_until(fetch_tcp, what="the run's server through the forward")
     with socket.socket(socket.AF_UNIX) as c:
         c.connect(unix_path)
         c.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
@@ -495,8 +451,8 @@ def test_secrets_and_state_paths_stay_off_every_command_line(executor_factory, s
                              "ls /etc > /kqi/output/etc; id -un; sleep 5",
                      env={"KQI_TOKEN": secret, "MODEL_REPOSITORY_TOKEN": secret},
                      mounts=[Mount(str(out), "/kqi/output")]))
-    wait_for(lambda: (out / "etc").exists() and supervisor_pid(os.path.join(str(tmp_path / "runs"), run_id)),
-             what="the run to start")
+    poll_until(lambda: (out / "etc").exists() and supervisor_pid(os.path.join(str(tmp_path / "runs"), run_id)),
+               what="the run to start")
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:

@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 import contract
 import pytest
 import requests
-from conftest import Api, unique, wait_until
-from test_data_api import upload
-from test_training_api import git_endpoint  # noqa: F401 - fixture
+from conftest import Api, unique, upload, wait_until
 
 pytestmark = pytest.mark.platform
 
@@ -165,8 +163,8 @@ class TenantWorld:
             for run in self.member.get(f"/{kind}").json():
                 if run["status"] in ("Pending", "Running"):
                     self.member.post(f"/{kind}/{run['id']}/halt")
-                    wait_until(lambda: self.member.get(f"/{kind}/{run['id']}").json()["status"] not in
-                               ("Pending", "Running"), 60, f"{self.label}'s {kind} {run['id']} to end")
+                    wait_until(lambda kind=kind, run=run: self.member.get(f"/{kind}/{run['id']}").json()["status"]
+                               not in ("Pending", "Running"), 60, f"{self.label}'s {kind} {run['id']} to end")
 
 
 def _created(r, code=201) -> dict:
@@ -216,7 +214,7 @@ def make_world(platform, admin, git, label: str) -> TenantWorld:
     member.post(f"/notebook/{notebook['id']}/halt")
     ended = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
     for kind, thing in (("training", run), ("notebook", notebook)):
-        wait_until(lambda: member.get(f"/{kind}/{thing['id']}").json()["status"] in ended, 120,
+        wait_until(lambda kind=kind, thing=thing: member.get(f"/{kind}/{thing['id']}").json()["status"] in ended, 120,
                    f"{label}'s {kind} to end")
     ids = {"tenant": tenant["id"], "user": users["member"]["id"], "role": role["id"], "git": git_id,
            "registry": registry_id, "data": data["id"], "data_file": files["files"][0]["fileId"],

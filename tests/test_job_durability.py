@@ -19,16 +19,25 @@ import io
 import os
 import shutil
 import signal
-import subprocess
 import time
 import uuid
 import zipfile
 
 import pytest
 import requests
-from conftest import Api, Platform, _process_tree, require_or_skip, unique, wait_until
-from test_data_api import upload
-from test_training_api import submit, wait_for
+from conftest import (
+    Api,
+    Platform,
+    _process_tree,
+    alive,
+    cmdline,
+    make_lab,
+    require_or_skip,
+    service_pid,
+    submit,
+    wait_for,
+    wait_until,
+)
 
 from kqi_services.executor import LocalExecutor, Mount, RunSpec
 from kqi_services.executor.cgroups import choose_hierarchies, probe_hierarchies
@@ -39,46 +48,6 @@ pytestmark = pytest.mark.platform
 FINISHED = ("Completed", "Failed", "Killed", "OOMKilled", "Error", "UserCanceled")
 
 
-def make_lab(platform: Platform, root) -> dict:
-    """On ``platform``: a file:// git endpoint with kqi/model, a tenant using it, a member and a dataset."""
-    work, bare = root / "work", root / "repos" / "kqi" / "model.git"
-    bare.parent.mkdir(parents=True)
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@x")
-    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
-    (work / "README").write_text("a model that is all entry point\n")
-    subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
-    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "model"], check=True, env=env)
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
-
-    admin = platform.api().login("admin", platform.admin_password)
-    r = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0,
-                                            "repositoryUrl": f"file://{root / 'repos'}", "apiUrl": f"file://{root}"})
-    assert r.status_code == 201, r.text
-    git = r.json()
-    r = admin.post("/admin/tenants", {"tenantName": unique("t"), "displayName": "Durable", "gitIds": [1, git["id"]],
-                                      "defaultGitId": git["id"], "registryIds": [1], "storageId": 1})
-    assert r.status_code == 201, r.text
-    tenant = r.json()
-    user = {"name": unique("u"), "password": "user-pass-123"}
-    r = admin.post("/admin/users", {**user, "systemRoles": [], "tenants": [{"id": tenant["id"]}]})
-    assert r.status_code == 201, r.text
-    api = platform.api().login(user["name"], user["password"])
-    data = api.post("/data", {"name": "inputs"}).json()
-    ticket = upload(api, "x.csv", b"a,b\n1,2\n")
-    api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})
-    dataset = api.post("/datasets", {"name": "ds", "entries": {"training": [{"id": data["id"]}]}}).json()
-    return {"api": api, "tenant": tenant, "data": data, "dataset": dataset, "git": git, "admin": admin}
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
 def environ(pid: int) -> dict[str, str]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
@@ -86,22 +55,6 @@ def environ(pid: int) -> dict[str, str]:
     except OSError:
         return {}
     return dict(e.split("=", 1) for e in entries if "=" in e)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def service_pid(platform: Platform) -> int:
-    """The kqi service among the hub's children: `python -m kqi_services`."""
-    found = [pid for pid in _process_tree(platform.process.pid)
-             if any(a == "-m" and b == "kqi_services" for a, b in zip(cmdline(pid), cmdline(pid)[1:]))]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def run_processes(platform: Platform, run_id: int) -> dict[int, str]:

@@ -11,7 +11,6 @@ import sys
 
 import pytest
 from conftest import unique
-from test_training_api import git_endpoint, lab  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.platform
 

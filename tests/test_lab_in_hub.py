@@ -16,9 +16,7 @@ import re
 
 import pytest
 from browser import chromium, kqi_panel
-from conftest import unique, wait_until
-from test_notebooks import ENDED, wait_notebook
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401  (fixtures)
+from conftest import ENDED, unique, wait_notebook, wait_until
 
 pytestmark = pytest.mark.platform
 

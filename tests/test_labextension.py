@@ -13,8 +13,7 @@ import re
 
 import pytest
 from browser import chromium, kqi_panel, same_origin_service, start_jupyterlab
-from conftest import unique
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401  (fixtures)
+from conftest import submit, unique, wait_for
 
 pytestmark = pytest.mark.platform
 

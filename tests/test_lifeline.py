@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import ADMIN_PASSWORD, _alive, _process_tree, wait_until
+from conftest import ADMIN_PASSWORD, _process_tree, alive, wait_until
 
 from kqi_services.hub import lifeline
 
@@ -57,7 +57,7 @@ def test_the_service_ends_with_a_killed_hub_and_the_platform_starts_again(start_
     service = service_pid(first)
     kill_hub(first)
     started = time.monotonic()
-    wait_until(lambda: not _alive(service) and port_free(port + 3), 10, "the old kqi service to end")
+    wait_until(lambda: not alive(service) and port_free(port + 3), 10, "the old kqi service to end")
     assert time.monotonic() - started < 5
     assert_serves_again(start_platform, state, port)
 
@@ -72,9 +72,9 @@ def test_a_new_hub_stops_a_service_that_could_not_end(start_platform, tmp_path):
     os.kill(service, signal.SIGSTOP)
     kill_hub(first)
     time.sleep(1.5)
-    assert _alive(service) and not port_free(port + 3)
+    assert alive(service) and not port_free(port + 3)
     again = assert_serves_again(start_platform, state, port)
-    assert not _alive(service)
+    assert not alive(service)
     assert f"Stopped the kqi service (pid {service})" in again.log()
 
 

@@ -1,7 +1,10 @@
 """Login through the hub, tenant-bound tokens, switch-tenant, lockout, password changes."""
 
+import pytest
 import requests
 from conftest import Api
+
+pytestmark = pytest.mark.platform
 
 
 def test_login_answers_the_upstream_shape(platform, admin):

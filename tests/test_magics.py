@@ -5,7 +5,6 @@ import os
 import pytest
 from conftest import unique
 from IPython.testing.globalipapp import start_ipython
-from test_training_api import git_endpoint, lab  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.platform
 

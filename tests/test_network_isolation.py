@@ -13,10 +13,18 @@ import os
 
 import pytest
 import requests
-from conftest import wait_until
-from test_notebooks import lab_get, run_notebook, wait_answering, wait_notebook
-from test_tensorboard import tensorboard_pids
-from test_training_api import git_endpoint, lab, new_lab, submit, wait_for  # noqa: F401 - fixtures
+from conftest import (
+    lab_get,
+    listening_sockets,
+    new_lab,
+    run_notebook,
+    submit,
+    tensorboard_pids,
+    wait_answering,
+    wait_for,
+    wait_notebook,
+    wait_until,
+)
 
 pytestmark = pytest.mark.platform
 
@@ -40,22 +48,6 @@ json.dump({"ports": results, "account": account, "server_port": urllib.parse.url
 def listening_ports(pid: int | str = "self") -> set[int]:
     """TCP ports listening in the network namespace of process ``pid`` (any address)."""
     return {port for port, _ in listening_sockets(pid)}
-
-
-def listening_sockets(pid: int | str = "self") -> set[tuple[int, int]]:
-    """(port, socket inode) of the TCP sockets listening in the network namespace of process ``pid``."""
-    ports = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}") as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A":  # LISTEN
-                ports.add((int(fields[1].rsplit(":", 1)[1], 16), int(fields[9])))
-    return ports
 
 
 def executor_file(platform, key: str, name: str) -> dict:

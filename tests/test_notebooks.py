@@ -16,37 +16,23 @@ import time
 
 import pytest
 import requests
-from conftest import unique, wait_until
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+from conftest import (
+    ENDED,
+    _process_tree,
+    alive,
+    lab_get,
+    make_lab,
+    run_notebook,
+    service_pid,
+    submit,
+    unique,
+    wait_answering,
+    wait_for,
+    wait_notebook,
+    wait_until,
+)
 
 pytestmark = pytest.mark.platform
-
-ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
-
-
-def run_notebook(lab, **overrides):
-    body = {"name": unique("nb")[:30], "cpu": 1, "memory": 1, "gpu": 0, "expiresIn": 3600,
-            "dataSetId": lab["dataset"]["id"], **overrides}
-    r = lab["api"].post("/notebook/run", body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait_notebook(api, nb_id, statuses, timeout=120):
-    return wait_until(lambda: (nb := api.get(f"/notebook/{nb_id}").json())["status"] in statuses and nb,
-                      timeout, f"notebook {nb_id} to be {statuses}", interval=0.3)
-
-
-def lab_get(platform, api, nb, path, **kw):
-    """GET a path of the notebook's JupyterLab server through the hub, as its user (``nb``: its details)."""
-    base = platform.url + nb["url"].removesuffix("lab")
-    return requests.get(base + path, headers={"Authorization": f"token {api.token}"}, timeout=30, **kw)
-
-
-def wait_answering(platform, api, nb, timeout=120):
-    return wait_until(lambda: (r := lab_get(platform, api, nb, "api/status")).status_code == 200 and r,
-                      timeout, "the notebook's JupyterLab to answer")
-
 
 def test_notebook_runs_jupyterlab_in_kqi_output_and_keeps_it_across_rerun(platform, lab):
     api = lab["api"]
@@ -206,9 +192,6 @@ def test_a_waiting_spawn_shows_its_queue_position_in_the_hubs_progress(platform,
 
 
 def test_a_notebook_outlives_a_restart_of_the_kqi_service(start_platform, tmp_path):
-    from conftest import _process_tree
-    from test_job_durability import alive, make_lab, service_pid
-
     platform = start_platform()
     lab = make_lab(platform, tmp_path / "git")
     api = lab["api"]
@@ -236,8 +219,6 @@ def _answers(api, nb_id) -> bool:
 
 
 def test_a_notebook_outlives_a_platform_stop_and_is_served_again_after_the_start(start_platform, tmp_path):
-    from test_job_durability import make_lab
-
     state = str(tmp_path / "state")
     first = start_platform(state)
     lab = make_lab(first, tmp_path / "git")

@@ -12,8 +12,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import wait_until
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+from conftest import submit, wait_for, wait_until
 
 pytestmark = pytest.mark.platform
 

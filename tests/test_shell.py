@@ -17,11 +17,7 @@ import time
 
 import pytest
 import requests
-from conftest import unique
-from test_browser_session import hub_login
-from test_executor import executor_factory, new_id, sandbox  # noqa: F401 (fixtures)
-from test_executor import wait_for as wait_until
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 (fixtures)
+from conftest import hub_login, new_id, poll_until, submit, unique, wait_for
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -103,12 +99,12 @@ def start_sleeping_run(ex, tmp_path, command="sleep 300", phases=("running",), *
     ex.start(RunSpec(run_id, command, env={"TRAINING_ID": "7", "COLUMNS": "1000", "LANG": "C.UTF-8"},
                      mounts=[Mount(str(tmp_path / "git"), "/kqi/git"), Mount(str(tmp_path / "out"), "/kqi/output")],
                      pids_max=64, memory_bytes=512 * 1024**2, **spec))
-    wait_until(lambda: ex.status(run_id).phase in phases, what=f"{run_id} to run")
+    poll_until(lambda: ex.status(run_id).phase in phases, what=f"{run_id} to run")
     return run_id
 
 
 def shell_into(ex, run_id):
-    target = wait_until(lambda: _target_or_none(ex, run_id), what="the sandbox to be set up")
+    target = poll_until(lambda: _target_or_none(ex, run_id), what="the sandbox to be set up")
     return open_shell(target)
 
 
@@ -193,7 +189,7 @@ def test_halt_ends_an_open_shell(executor_factory, tmp_path):
     marker = unique("halt")
     Terminal(shell).run(f"sh -c 'sleep 600; : {marker}' & sleep 0.3; echo up-$((2+2))\n", "up-4")
     ex.halt(run_id)
-    wait_until(lambda: ex.status(run_id).phase == "finished", what="the halt")
+    poll_until(lambda: ex.status(run_id).phase == "finished", what="the halt")
     assert select.select([shell.exit_fd], [], [], 5)[0]  # the shell's exit is seen
     assert processes_with(marker) == [] and not shell.processes()
     shell.terminate()
@@ -276,7 +272,7 @@ def run_command_pid(marker) -> int:
                 pass
         return None
 
-    return wait_until(inside, what="the run's command")
+    return poll_until(inside, what="the run's command")
 
 
 @pytest.mark.platform
@@ -315,8 +311,8 @@ async def test_shell_through_the_proxy_is_inside_the_training(platform, lab):
     finally:
         ws.close()
     # closing the socket leaves nothing of the shell; the training runs on
-    wait_until(lambda: not processes_with(shell_marker), timeout=10, what="the shell's jobs to end")
-    wait_until(lambda: len(pid_namespace_members(run_command_pid(run_marker))) == 3, timeout=10,
+    poll_until(lambda: not processes_with(shell_marker), timeout=10, what="the shell's jobs to end")
+    poll_until(lambda: len(pid_namespace_members(run_command_pid(run_marker))) == 3, timeout=10,
                what="only the run's processes")
     assert len(members) > 3
     assert api.get(f"/training/{run['id']}").json()["status"] == "Running"
@@ -362,7 +358,7 @@ async def test_halting_the_training_ends_an_open_shell(platform, lab):
     msgs = await read_to_the_end(ws)
     assert not msgs or msgs[-1] == ["disconnect", 1]
     assert wait_for(api, run["id"], timeout=30)["status"] == "Killed"
-    wait_until(lambda: not processes_with(marker), timeout=10, what="the shell's job to end")
+    poll_until(lambda: not processes_with(marker), timeout=10, what="the shell's job to end")
 
 
 @pytest.mark.platform

@@ -14,9 +14,7 @@ import time
 
 import pytest
 import requests
-from conftest import _process_tree, launch_platform
-from test_browser_session import hub_login
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+from conftest import _process_tree, hub_login, launch_platform, listening_sockets, submit, tensorboard_pids, wait_for
 from upstream import Cli, require_upstream_cli
 
 from kqi_services.jobs.tensorboard import FAILED, PENDING, LogSource, TensorBoardManager
@@ -94,21 +92,6 @@ def train_with_events(lab, scale=1.0, then="true"):
 
 def label(run) -> str:
     return LogSource(run["id"], run["name"], "").label
-
-
-def tensorboard_pids(training_id) -> list[int]:
-    """Processes of the training's TensorBoard (their command line ends in its path prefix)."""
-    marker = f"/services/kqi/tensorboard/{training_id}\0".encode()
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if b"tensorboard" in cmdline and cmdline.endswith(marker):
-            pids.append(int(pid))
-    return pids
 
 
 def wait_gone(training_id, timeout=10) -> None:
@@ -268,8 +251,6 @@ def test_upstream_cli_halts_a_tensorboard(platform, lab, new_user, tmp_path):
 def test_a_tensorboard_listens_only_in_a_network_of_its_own(platform, lab):
     """No port of it on the host: the service reaches it through a unix socket in its state."""
     import stat
-
-    from test_network_isolation import listening_sockets
 
     run = train_with_events(lab)
     board = lab["api"].put(f"/training/{run['id']}/tensorboard", {}).json()

@@ -2,104 +2,15 @@
 
 import io
 import json
-import os
 import subprocess
 import time
 import zipfile
 
 import pytest
 import requests
-from conftest import unique
-from test_data_api import upload
+from conftest import submit, unique, wait_for
 
 pytestmark = pytest.mark.platform
-
-TRAIN_PY = """\
-import json, os, sys
-print("hello from the model", flush=True)
-print("to stderr", file=sys.stderr, flush=True)
-inputs = sorted(os.path.relpath(os.path.join(r, f), "/kqi/input") for r, _, fs in os.walk("/kqi/input") for f in fs)
-env = {k: os.environ.get(k) for k in ("TRAINING_ID", "DATASET_ID", "PARENT_ID", "MODEL_REPOSITORY", "COMMIT_ID",
-                                      "KQI_SERVER", "LANG", "ENTRY_POINT", "ZIP_FILE_CREATED", "MY_OPTION",
-                                      "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES")}
-try:
-    open("/kqi/input/should-fail", "w")
-    input_writable = True
-except OSError:
-    input_writable = False
-import urllib.request
-req = urllib.request.Request(os.environ["KQI_SERVER"] + "/api/v2/account",
-                             headers={"Authorization": "Bearer " + os.environ["KQI_TOKEN"]})
-account = json.load(urllib.request.urlopen(req, timeout=30))
-os.makedirs("/kqi/output/sub dir", exist_ok=True)
-with open("/kqi/output/sub dir/result #1.json", "w") as f:
-    json.dump({"inputs": inputs, "env": env, "cwd": os.getcwd(), "pid": os.getpid(),
-               "input_writable": input_writable, "account": account["userName"],
-               "tenant": account["selectedTenant"]["id"], "token": os.environ["KQI_TOKEN"]}, f)
-"""
-
-
-@pytest.fixture(scope="module")
-def git_endpoint(admin, tmp_path_factory):
-    """A file:// git endpoint with the bare repository kqi/model (commits on master)."""
-    root = tmp_path_factory.mktemp("git")
-    work = root / "work"
-    bare = root / "repos" / "kqi" / "model.git"
-    bare.parent.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
-    (work / "train.py").write_text(TRAIN_PY)
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@x")
-    subprocess.run(["git", "-C", str(work), "add", "."], check=True, env=env)
-    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "model"], check=True, env=env)
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
-    commit = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    r = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0,
-                                            "repositoryUrl": f"file://{root / 'repos'}", "apiUrl": f"file://{root}"})
-    assert r.status_code == 201
-    return {"id": r.json()["id"], "commit": commit}
-
-
-def new_lab(platform, new_tenant, new_user, git_endpoint, admin=None) -> dict:
-    """A tenant using the local git endpoint, a member logged in, and a dataset with one file."""
-    tenant = new_tenant(gitIds=[1, git_endpoint["id"]], defaultGitId=git_endpoint["id"])
-    user = new_user([{"id": tenant["id"]}])
-    api = platform.api().login(user["name"], user["password"])
-    data = api.post("/data", {"name": "inputs"}).json()
-    ticket = upload(api, "x.csv", b"a,b\n1,2\n")
-    api.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.csv", "storedPath": ticket["storedPath"]}]})
-    ds = api.post("/datasets", {"name": "ds", "entries": {"training": [{"id": data["id"]}]}}).json()
-    return {"api": api, "tenant": tenant, "user": user, "data": data, "dataset": ds, "git": git_endpoint,
-            "admin": admin}
-
-
-@pytest.fixture
-def lab(platform, admin, new_tenant, new_user, git_endpoint):
-    """``new_lab``: a tenant, a logged-in member and a dataset (see there)."""
-    return new_lab(platform, new_tenant, new_user, git_endpoint, admin)
-
-
-def submit(lab, command, **overrides):
-    body = {"name": unique("run")[:30], "containerImage": {"image": "python", "tag": "3.11"},
-            "dataSetId": lab["dataset"]["id"], "gitModel": {"gitId": lab["git"]["id"], "owner": "kqi",
-                                                            "repository": "model"},
-            "entryPoint": command, "cpu": 1, "memory": 1, "gpu": 0, **overrides}
-    r = lab["api"].post("/training/run", body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def wait_for(api, run_id, statuses=("Completed", "Failed", "Killed", "OOMKilled", "Error", "UserCanceled"),
-             timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = api.get(f"/training/{run_id}").json()
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} still {run['status']}: {run}")
-
 
 def test_training_runs_with_the_runtime_contract(lab):
     api = lab["api"]

@@ -6,9 +6,7 @@ import signal
 
 import pytest
 import requests
-from conftest import wait_until
-from test_data_api import FORM, upload
-from test_job_durability import service_pid
+from conftest import FORM, service_pid, upload, wait_until
 
 pytestmark = pytest.mark.platform
 

@@ -3,24 +3,26 @@
 Each platform test is an attack a tenant's run can make from /kqi/output:
 swap a directory with a symlink to a host directory while the service serves
 a signed download URL of it; leave a FIFO with zip on (one run, and six at
-once while another tenant works); name a file with bytes that are not UTF-8.
+once while another tenant works); name a file with bytes that are not UTF-8;
+link a host file and / from /kqi/output and ask for them (listed as skipped
+symlinks, never followed by the listing nor by a validly signed download URL).
 Plus the log's offset at its limits and the result pool's per-tenant cap.
 """
 
 import asyncio
 import base64
 import io
+import os
 import threading
 import time
 import zipfile
 
 import pytest
 import requests
-from conftest import unique
-from test_data_api import upload
-from test_training_api import git_endpoint, lab, submit, wait_for  # noqa: F401 - fixtures
+from conftest import submit, unique, upload, wait_for
 
 from kqi_services.jobs.results import ResultPool
+from kqi_services.storage import signing
 
 SWAPPER = """\
 import ctypes, os, time
@@ -200,3 +202,59 @@ async def test_result_pool_keeps_slots_for_other_tenants():
         release.set()
         await asyncio.gather(*busy)
         pool.shutdown()
+
+
+def signed_output_url(platform, base: str, run_id: int, path: str) -> str:
+    """A download URL of ``path`` in training ``run_id``'s output, validly signed with the platform's own key.
+
+    What an attacker who could sign would hold: the service then checks only what the path leads to.
+    """
+    with open(os.path.join(platform.state_dir, "secrets", "storage-url-key")) as f:
+        secret = f.read().strip().encode()
+    query = signing.sign(secret, "GET", f"training-{run_id}/{path}", 3600)
+    return f"{base}/storage/runs/training-{run_id}/{path}?expires={query['expires']}&signature={query['signature']}"
+
+
+@pytest.mark.platform
+def test_symlinks_out_of_the_output_are_listed_as_skipped_and_never_followed(platform, lab, tmp_path):
+    """A run links /kqi/output/leak to a host file and /kqi/output/rootlink to /: listed, never served."""
+    api = lab["api"]
+    secret = unique("host-secret").encode()
+    host_file = tmp_path / "secret.txt"
+    host_file.write_bytes(secret)
+    with open("/etc/hostname", "rb") as f:
+        hostname = f.read()
+    run = submit(lab, f"ln -s /etc/hostname /kqi/output/leak; ln -s / /kqi/output/rootlink; "
+                      f"ln -s {host_file} /kqi/output/secret-link; echo ok > /kqi/output/real.txt")
+    done = wait_for(api, run["id"])
+    assert done["status"] == "Completed", done
+
+    for params in ({}, {"withUrl": "true"}):
+        r = api.get(f"/training/{run['id']}/container-files", params=params)
+        assert r.status_code == 200, r.text
+        listing = r.json()
+        assert [f["fileName"] for f in listing["files"]] == ["real.txt"] and listing["dirs"] == []
+        skipped = {s["fileName"]: s for s in listing["skipped"]}
+        assert set(skipped) == {"leak", "rootlink", "secret-link"}, listing  # listed, not dropped
+        for name, entry in skipped.items():
+            assert (entry["key"], entry["type"]) == (f"/{name}", "symlink"), entry
+            assert entry["reason"] == "a symlink: not followed" and "url" not in entry, entry
+    real_url = listing["files"][0]["url"]
+    assert requests.get(real_url, timeout=30).content == b"ok\n"
+
+    # the link to / is no directory of the output: nothing of the host is listed through it
+    for path in ("/rootlink", "/rootlink/etc", "/rootlink/"):
+        r = api.get(f"/training/{run['id']}/container-files", params={"path": path, "withUrl": "true"})
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["status"] == 404 and "hostname" not in r.text and "passwd" not in r.text
+
+    base = real_url.split("/storage/runs/")[0]
+    # the forged signatures are valid: the same signing of real.txt is served
+    assert requests.get(signed_output_url(platform, base, run["id"], "real.txt"), timeout=30).content == b"ok\n"
+    for path in ("leak", "secret-link", "rootlink/etc/hostname", f"rootlink{host_file}"):
+        r = requests.get(signed_output_url(platform, base, run["id"], path), timeout=30)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert secret not in r.content and (not hostname.strip() or hostname.strip() not in r.content), path
+    # and the URL of real.txt with its path changed is refused by its signature
+    r = requests.get(real_url.replace("/real.txt?", "/leak?"), timeout=30)
+    assert r.status_code in (403, 404) and secret not in r.content and r.content != hostname

@@ -106,7 +106,7 @@ def choose_hierarchies(hierarchies: list[Hierarchy]) -> tuple[int, dict[str, Hie
     for h in hierarchies:
         if h.version == 2 and "memory" in h.controllers:
             return 2, {c: h for c in CONTROLLERS if c in h.controllers}
-    chosen = {}
+    chosen: dict[str, Hierarchy] = {}
     for h in hierarchies:
         if h.version == 1:
             for c in h.controllers:
@@ -155,7 +155,7 @@ def probe_hierarchies() -> list[Hierarchy]:
             proc_cgroup = f.read()
     except OSError:
         return []
-    v2 = ()
+    v2: tuple[str, ...] = ()
     for h in parse_hierarchies(mountinfo, proc_cgroup):
         if h.version == 2:
             try:

@@ -55,10 +55,12 @@ class ForkServer:
         with self._lock:
             for _attempt in range(2):  # a server that died since its last use is started again
                 proc = self._server()
+                stdin, stdout = proc.stdin, proc.stdout
+                assert stdin is not None and stdout is not None  # both are pipes (see _server)
                 try:
-                    proc.stdin.write(run_dir.encode() + b"\n")
-                    proc.stdin.flush()
-                    answer = proc.stdout.readline().decode(errors="replace").strip()
+                    stdin.write(run_dir.encode() + b"\n")
+                    stdin.flush()
+                    answer = stdout.readline().decode(errors="replace").strip()
                 except OSError:
                     answer = ""
                 if answer == "ok":
@@ -71,6 +73,8 @@ class ForkServer:
     def close_locked(self) -> None:
         if self._proc is not None:
             for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is None:
+                    continue
                 try:
                     pipe.close()
                 except OSError:

@@ -51,6 +51,8 @@ IFF_UP, IFF_RUNNING = 0x1, 0x40
 RELAY_CHUNK = 256 * 1024
 
 _libc = ctypes.CDLL(None, use_errno=True)
+#: the socket class, for annotations in ``PrivateNetwork``, whose method ``socket`` hides the module there
+Socket = socket.socket
 
 
 class NetworkUnavailable(RuntimeError):
@@ -136,7 +138,7 @@ class PrivateNetwork:
             _check(_libc.setns(host_ns, CLONE_NEWNET), "returning to the host's network namespace")
         return cls(host_ns, run_ns)
 
-    def socket(self, family=socket.AF_INET, kind=socket.SOCK_STREAM) -> socket.socket:
+    def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> Socket:
         """A socket of the run's namespace (made there; usable from any thread)."""
         with self._lock:
             _check(_libc.setns(self.run_ns, CLONE_NEWNET), "entering the run's network namespace")
@@ -145,7 +147,7 @@ class PrivateNetwork:
             finally:
                 _check(_libc.setns(self.host_ns, CLONE_NEWNET), "returning to the host's network namespace")
 
-    def listener(self, port: int) -> socket.socket:
+    def listener(self, port: int) -> Socket:
         """A listening socket on ``127.0.0.1:port`` inside the run's namespace."""
         sock = self.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -241,15 +243,15 @@ class Relay:
             self._listeners.append((forward, sock))
 
     def start(self) -> threading.Thread:
-        self._loop = asyncio.new_event_loop()
-        self._task = self._loop.create_task(self._serve())
-        self._thread = threading.Thread(target=self._run, name="kqi-relay", daemon=True)
+        loop = self._loop = asyncio.new_event_loop()
+        task = self._task = loop.create_task(self._serve())
+        self._thread = threading.Thread(target=self._run, args=(loop, task), name="kqi-relay", daemon=True)
         self._thread.start()
         return self._thread
 
-    def _run(self) -> None:
+    def _run(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
         try:
-            self._loop.run_until_complete(self._task)
+            loop.run_until_complete(task)
         except asyncio.CancelledError:
             pass
         except Exception:  # noqa: BLE001 - the run goes on; its forwards stop
@@ -257,11 +259,11 @@ class Relay:
         finally:
             for _, sock in self._listeners:
                 sock.close()
-            self._loop.close()
+            loop.close()
 
     def close(self) -> None:
         """Stop relaying (connections in flight end) and let go of the namespace."""
-        if self._task is not None:
+        if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         if self._thread is not None:
             self._thread.join(5)

@@ -22,11 +22,12 @@ How it starts: the service opens the target's namespace files and root as
 descriptors, checks that the target is still the same process (start time),
 allocates the terminal in the sandbox's own ``devpts`` (``/dev/ptmx`` below
 the target's root, so ``tty`` inside says ``/dev/pts/N``; the host's when that
-fails) and runs ``python -m kqi_services.executor.shell CONFIG_FD`` with the
-descriptors and the terminal as stdin/stdout/stderr. That helper writes its
-own pid to the run's ``cgroup.procs`` files first (so it and everything it
-starts are counted against the run's limits and die with a halt), enters
-the namespaces (the network, then the user's), ``chroot``s to the target's root, closes every
+fails) and runs ``python -m kqi_services.executor.shellhelper CONFIG_FD``
+with the descriptors and the terminal as stdin/stdout/stderr. That helper
+(``shellhelper``, a program of its own) writes its own pid to the run's
+``cgroup.procs`` files first (so it and everything it starts are counted
+against the run's limits and die with a halt), enters the namespaces (the
+network, then the user's), ``chroot``s to the target's root, closes every
 other descriptor and forks: the child — in the run's PID namespace — makes
 itself a session leader with the terminal as its controlling terminal, drops
 every capability (bounding, inheritable and ambient sets) and sets
@@ -46,7 +47,6 @@ cgroup.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
@@ -68,7 +68,8 @@ from .base import ExecutorError
 from .cgroups import is_zombie_or_gone
 from .spec import DEFAULT_PATH
 
-MODULE = "kqi_services.executor.shell"
+#: the helper program run inside the run's namespaces (``python -m``)
+MODULE = "kqi_services.executor.shellhelper"
 # the network first: a run's own network namespace belongs to the host's user namespace (its supervisor
 # made it), where the shell may no longer act once it is in the sandbox's; then the user namespace,
 # which gives the rights to enter the namespaces it owns
@@ -76,18 +77,10 @@ NAMESPACES = ("net", "user", "cgroup", "ipc", "uts", "time", "pid", "mnt")
 MARKER_VAR = "KQI_SHELL_ID"
 DROPPED_VARS = ("COLUMNS", "LINES")
 DEFAULT_TERM = "xterm-256color"
-SHELL_SCRIPT = ('cd "$1" 2>/dev/null || cd /\n'
-                'if [ -x /bin/bash ]; then exec /bin/bash -i; fi\n'
-                'exec /bin/sh -i\n')
 START_TIMEOUT_S = 20.0
 
 TIOCGPTPEER = 0x5441
 TIOCSPTLCK = 0x40045431
-PR_CAPBSET_DROP = 24
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class ShellUnavailable(ExecutorError):
@@ -181,7 +174,7 @@ def find_shell_target(run_id: str, running: dict, env: dict[str, str], workdir: 
     """
     sandbox_pid = running.get("sandbox_pid")
     fields = _stat_fields(sandbox_pid) if isinstance(sandbox_pid, int) else None
-    if not fields or fields[0] in ("Z", "X") or int(fields[1]) != running.get("supervisor_pid"):
+    if not isinstance(sandbox_pid, int) or not fields or fields[0] in ("Z", "X") or int(fields[1]) != running.get("supervisor_pid"):
         raise ShellUnavailable(f"the sandbox of {run_id} is not running")
     own_pid_ns = _ns_inode("self", "pid")
     inits = [c for c in _children(sandbox_pid) if _ns_inode(c, "pid") not in (None, own_pid_ns)]
@@ -358,13 +351,19 @@ class ShellProcess:
             except (OSError, AttributeError):
                 self.exit_fd = None
 
-    def fileno(self) -> int:
+    def _master(self) -> int:
+        """The terminal's master side; EBADF once ``close`` let go of it."""
+        if self.master is None:
+            raise OSError(errno.EBADF, "the shell's terminal is closed")
         return self.master
+
+    def fileno(self) -> int:
+        return self._master()
 
     def read(self, size: int = 65536) -> bytes | None:
         """Output of the terminal; None when none is there yet, b"" once nothing holds it open."""
         try:
-            return os.read(self.master, size)
+            return os.read(self._master(), size)
         except BlockingIOError:
             return None
         except OSError as e:
@@ -375,13 +374,13 @@ class ShellProcess:
     def write(self, data: bytes) -> int:
         """Type ``data`` into the terminal; returns how much it took (0 when its buffer is full)."""
         try:
-            return os.write(self.master, data)
+            return os.write(self._master(), data)
         except BlockingIOError:
             return 0
 
     def resize(self, rows: int, cols: int) -> None:
         """Set the window size (the foreground job gets SIGWINCH)."""
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        fcntl.ioctl(self._master(), termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def shell_alive(self) -> bool:
         return bool(self.pid) and self.pid in self.processes()
@@ -444,99 +443,3 @@ def _signal_all(pids, signals) -> None:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-
-
-# the helper: python -m kqi_services.executor.shell CONFIG_FD ----------------------------------
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _prctl(option: int, arg: int = 0) -> int:
-    return _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0))
-
-
-def _drop_capabilities(last_cap: int) -> None:
-    """Empty the bounding, ambient and inheritable sets: after exec the shell has no capability."""
-    for cap in range(last_cap + 1):
-        _check(_prctl(PR_CAPBSET_DROP, cap), f"dropping capability {cap}")
-    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header, data = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    _check(_libc.capget(ctypes.byref(header), data), "capget")
-    for part in data:
-        part.inheritable = 0
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
-    _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
-
-
-def _become_shell(config: dict, last_cap: int) -> None:
-    """In the forked child, inside the run's PID namespace: session, terminal, privileges, exec."""
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    try:
-        os.setgroups([])
-    except PermissionError:  # a user namespace with setgroups denied
-        pass
-    _drop_capabilities(last_cap)
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
-        signal.signal(sig, signal.SIG_DFL)
-    os.umask(0o022)
-    os.execve("/bin/sh", ["/bin/sh", "-c", SHELL_SCRIPT, "kqi-shell", config["workdir"]], config["env"])
-
-
-def helper_main(argv: list[str]) -> None:
-    """Join the cgroup, enter the namespaces and root, fork the shell, report its pid; never returns.
-
-    From the ``chroot`` on, the run's files are around: nothing may be
-    imported any more (``sys.path`` is emptied) and the process ends with
-    ``os._exit``, without the interpreter's shutdown.
-    """
-    with os.fdopen(int(argv[0]), "rb") as f:
-        config = json.loads(f.read())
-    report = config["report"]
-    os.set_inheritable(report, False)  # the shell must not keep it
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last_cap = int(f.read())
-        for path in config["procs"]:
-            with open(path, "w") as f:
-                f.write(str(os.getpid()))
-        for name, fd in config["namespaces"]:
-            _check(_libc.setns(fd, 0), f"entering the run's {name} namespace")
-        sys.path[:] = []
-        sys.path_importer_cache.clear()
-        os.fchdir(config["root"])
-        os.chroot(".")
-        os.chdir("/")
-        os.closerange(3, report)
-        os.closerange(report + 1, os.sysconf("SC_OPEN_MAX"))
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _become_shell(config, last_cap)
-            except BaseException as e:  # noqa: BLE001 - reported, then the child ends
-                os.write(report, f"error {e}\n".encode())
-            os._exit(127)
-        os.write(report, f"pid {pid}\n".encode())
-    except BaseException as e:  # noqa: BLE001 - reported to the service
-        os.write(report, f"error {e}\n".encode())
-        os._exit(1)
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    helper_main(sys.argv[1:])

@@ -226,25 +226,24 @@ class Supervisor:
         result = {"exit_code": None, "signal": None, "error": ""}
         oom_before = None
         try:
-            self.spec = RunSpec.from_dict(read_json(self.path(SPEC_FILE)) or {})
+            spec = self.spec = RunSpec.from_dict(read_json(self.path(SPEC_FILE)) or {})
             options = read_json(self.path(OPTIONS_FILE)) or {}
             if options.get("cgroups", True):
-                self.cgroup = RunCgroup.create(cgroup_name(self.spec), self.spec.cpu, self.spec.memory_bytes,
-                                               self.spec.pids_max, parent=options.get("cgroup_parent", ""))
+                self.cgroup = RunCgroup.create(cgroup_name(spec), spec.cpu, spec.memory_bytes,
+                                               spec.pids_max, parent=options.get("cgroup_parent", ""))
             else:
                 self.cgroup = RunCgroup(notes=["cgroups are turned off: memory, CPU and process limits are "
                                                "not enforced and OOM kills are not detected"])
             oom_before = self.cgroup.oom_kill_count()
             self.notes += self.cgroup.notes
-            result.update(self._run_sandbox(options))
-        except Exception as e:  # the platform could not run it: say why in the status
+            result.update(self._run_sandbox(spec, options))
+        except Exception as e:  # noqa: BLE001 - the platform could not run it: say why in the status
             result["error"] = f"{type(e).__name__}: {e}"
         finally:
             self._finish(result, oom_before)
         return 0
 
-    def _run_sandbox(self, options: dict) -> dict:
-        spec = self.spec
+    def _run_sandbox(self, spec: RunSpec, options: dict) -> dict:
         missing = [m.host_path for m in spec.mounts if not os.path.exists(m.host_path)]
         if missing:
             return {"error": "mount sources do not exist: " + ", ".join(missing)}
@@ -259,11 +258,12 @@ class Supervisor:
             return {"error": str(e)}
         self.notes += sandbox_notes
         os.makedirs(os.path.dirname(spec.log_file), exist_ok=True)
-        env, pass_fds = {"PATH": DEFAULT_PATH, "LC_ALL": "C.UTF-8"}, ()
+        env = {"PATH": DEFAULT_PATH, "LC_ALL": "C.UTF-8"}
+        pass_fds: tuple[int, ...] = ()
         if kind == "bwrap":  # its options (paths, variables, tokens) travel in a descriptor
             options_fd = os.memfd_create("kqi-bwrap-args", 0)
-            argv, options = bwrap_invocation(argv, options_fd)
-            os.write(options_fd, options)
+            argv, bwrap_options = bwrap_invocation(argv, options_fd)
+            os.write(options_fd, bwrap_options)
             os.lseek(options_fd, 0, os.SEEK_SET)
             pass_fds = (options_fd,)
         else:
@@ -274,7 +274,7 @@ class Supervisor:
             if self._halt_asked():
                 return {"halted": True}
             try:
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                proc = self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                              cwd="/", env=env, close_fds=True, pass_fds=pass_fds,
                                              preexec_fn=self._child_setup)
             finally:
@@ -282,34 +282,34 @@ class Supervisor:
                     os.close(fd)
         self.started_at = now_iso()
         write_json_atomic(self.path(RUNNING_FILE), {
-            "state": "running", "supervisor_pid": os.getpid(), "sandbox_pid": self.proc.pid,
+            "state": "running", "supervisor_pid": os.getpid(), "sandbox_pid": proc.pid,
             "sandbox": kind, "started_at": self.started_at, "cgroup": self.cgroup.to_dict(),
             "notes": self.notes})
-        return self._wait(spec.halt_grace_s)
+        return self._wait(proc, spec.halt_grace_s)
 
-    def _run_pids(self) -> set[int]:
+    def _run_pids(self, proc: subprocess.Popen) -> set[int]:
         if self.cgroup.version:
             return self.cgroup.pids()
-        return namespace_pids(self.proc.pid)
+        return namespace_pids(proc.pid)
 
-    def _wait(self, grace_s: float) -> dict:
+    def _wait(self, proc: subprocess.Popen, grace_s: float) -> dict:
         """Wait for the sandbox; on a halt, SIGTERM the run, then SIGKILL it after ``grace_s``."""
         halted, kill_at = False, None
         try:  # readable when the sandbox exits: its end is seen at once, not at the next poll
-            exited = os.pidfd_open(self.proc.pid)
+            exited = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             exited = None
-        while self.proc.poll() is None:
+        while proc.poll() is None:
             if not halted and self._halt_asked():
                 halted, kill_at = True, time.monotonic() + grace_s
                 # not the sandbox process itself: its death would SIGKILL the rest at once
-                for pid in self._run_pids() - {self.proc.pid}:
+                for pid in self._run_pids(proc) - {proc.pid}:
                     try:
                         os.kill(pid, signal.SIGTERM)
                     except ProcessLookupError:
                         pass
             if kill_at is not None and time.monotonic() >= kill_at:
-                self._kill_run()
+                self._kill_run(proc)
                 kill_at = None
             if exited is None:
                 time.sleep(POLL_S)
@@ -317,26 +317,26 @@ class Supervisor:
                 select.select([exited], [], [], POLL_S)
         if exited is not None:
             os.close(exited)
-        rc = self.proc.returncode
+        rc = proc.returncode
         return {"exit_code": rc if rc >= 0 else 128 - rc, "signal": -rc if rc < 0 else None,
                 "halted": halted or self._halt_asked()}
 
-    def _kill_run(self) -> None:
+    def _kill_run(self, proc: subprocess.Popen) -> None:
         if self.cgroup.version:
             self.cgroup.kill_all()
         else:
-            for pid in namespace_pids(self.proc.pid):
+            for pid in namespace_pids(proc.pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        if self.proc.poll() is None:
-            self.proc.kill()
+        if proc.poll() is None:
+            proc.kill()
 
     def _finish(self, result: dict, oom_before: int | None) -> None:
         """Kill what is left, read the OOM counter, remove the cgroup, write status.json."""
         if self.proc is not None and self.proc.poll() is None:
-            self._kill_run()
+            self._kill_run(self.proc)
             self.proc.wait()
         if self.cgroup.version and not self.cgroup.kill_all():
             self.notes.append("some processes of the run could not be killed")

@@ -168,7 +168,8 @@ class JobEngine:
                 return
             holding = holding_runs(db)
             nodes = node_views(db, holding)
-            quotas, usage = {}, {}
+            quotas: dict[int, Resources] = {}
+            usage: dict[int, Resources] = {}
             for tenant in db.scalars(select(Tenant)):
                 quotas[tenant.id] = Resources(tenant.quota_cpu, tenant.quota_memory, tenant.quota_gpu)
             for held in holding:
@@ -454,7 +455,7 @@ class JobEngine:
             run = db.get(Run, run_id)
             kind = KINDS[run.kind]
             if kind.interactive:
-                return
+                return None
             try:
                 log_path = self.executor.log_path(kind.run_key(run.id))
             except RunNotFound:

@@ -99,7 +99,7 @@ def software_paths() -> tuple[str, ...]:
     import kqi_services
 
     package = os.path.dirname(os.path.abspath(kqi_services.__file__))
-    paths = []
+    paths: list[str] = []
     interpreter_home = os.path.realpath(sys.base_prefix)  # a venv's python links into it (pyenv, conda)
     for path in (interpreter_home, os.path.realpath(sys.prefix), os.path.abspath(sys.prefix), package):
         if path.startswith("/usr/") or not os.path.isdir(path):

@@ -17,6 +17,7 @@ for one tenant, so one tenant's runs cannot hold them all.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import stat
 import time
@@ -72,7 +73,7 @@ class ZipReport:
             parts.append(f"output.zip stops after {self.entries} entries: {self.stopped}")
         return "; ".join(parts)
 
-    def comment(self) -> bytes:
+    def comment(self) -> builtins.bytes:
         """The archive's comment: the left-out entries (the first ``NAMED_IN_COMMENT``) and any stop."""
         if not self.left_out_count and not self.stopped:
             return b""

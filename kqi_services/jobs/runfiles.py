@@ -128,6 +128,8 @@ _openat2_works: bool | None = None if SYS_OPENAT2 else False
 
 def openat2(dir_fd: int, path: bytes, flags: int) -> int:
     """openat2(2) of ``path`` below ``dir_fd`` with ``RESOLVE`` (never through a symlink); OSError on failure."""
+    if SYS_OPENAT2 is None:
+        raise OSError(errno.ENOSYS, "openat2 is not known on this machine")
     how = _OpenHow(flags, 0, RESOLVE)
     fd = _syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dir_fd), ctypes.c_char_p(path), ctypes.byref(how),
                   ctypes.c_size_t(ctypes.sizeof(how)))
@@ -324,7 +326,8 @@ class RunTree:
     @staticmethod
     def entries_of(dir_fd: int, limit: int | None = None) -> tuple[list[Entry], bool]:
         """``listdir`` of an open directory fd (which stays open)."""
-        entries, exceeded = [], False
+        entries: list[Entry] = []
+        exceeded = False
         with os.scandir(dir_fd) as scan:
             for item in scan:
                 if limit is not None and len(entries) >= limit:

@@ -8,14 +8,14 @@ VENV := .venv
 UPSTREAM_VENV := .venv-upstream
 PYTEST_ARGS ?=
 
-.PHONY: run test setup clean
+.PHONY: run test lint setup clean
 
 setup: $(VENV)/.installed node_modules/.installed $(VENV)/.labextension
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -c requirements.lock -e '.[test,lint]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -43,7 +43,14 @@ run: setup
 	$(VENV)/bin/kqi-hub
 
 test: setup $(UPSTREAM_VENV)/.installed
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# ruff (pyproject's [tool.ruff]) on all Python, mypy on the job core ([tool.mypy]), eslint + prettier on the lab extension
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm lint
 
 clean:
 	rm -rf $(VENV) $(UPSTREAM_VENV) node_modules

@@ -64,7 +64,7 @@ def parse_nvidia_smi(output: str) -> list[GpuDevice]:
 
 def detect_gpus() -> list[GpuDevice]:
     try:
-        import pynvml  # type: ignore
+        import pynvml
 
         pynvml.nvmlInit()
         try:

@@ -58,7 +58,7 @@ class RunState:
     Attributes:
         phase: ``starting`` (accepted, the command not started yet),
             ``running``, ``finished``, or ``lost`` (its supervisor is gone and
-            left no result: the service should report an Error).
+            left no result: the engine ends the run Failed with a "Lost: …" note).
         exit_code: the command's exit status (128+N when killed by signal N).
         signal: the signal that ended the sandbox, when one did.
         oom_killed: the run's memory limit made the kernel kill a process.

@@ -1,5 +1,9 @@
 """The job engine: queue → admission → preparation → executor → final status, for every job kind.
 
+Runs enter the queue through ``submission.submit_run``; every status change
+here is an event of ``status.TRANSITIONS`` applied with ``status.apply``
+(admit → start, or serve → ready for a notebook, → end).
+
 One asyncio loop in the kqi service drives it. ``kick()`` asks for a
 scheduling pass (on submit, on every finish, and once a second anyway).
 Admitted runs hold their resources from admission to their end: the engine

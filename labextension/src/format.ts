@@ -90,6 +90,11 @@ export function lockedLabel(isLocked: boolean | undefined): string {
   return isLocked ? 'yes (used by a run)' : 'no';
 }
 
+/** A run's status as a user reads it: the phase next to Pending, so "cloning" differs from "queued". */
+export function statusLabel(status: string, phase?: string): string {
+  return status === 'Pending' && (phase === 'preparing' || phase === 'starting') ? `Pending (${phase})` : status;
+}
+
 /** A shell's state once its websocket closed: a normal close is just "closed". */
 export function closedState(code: number, reason: string): string {
   return code === 1000 || code === 1005 ? 'closed' : `closed (${code}${reason ? ': ' + reason : ''})`;

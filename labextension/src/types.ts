@@ -75,6 +75,8 @@ export interface IRunOption {
 /** What every kind of run's list row has. */
 export interface IRun extends IRef {
   status: string;
+  /** Where the run is: queued, preparing (cloning, staging), starting (a notebook's server), running, ended. */
+  phase?: string;
   memo?: string;
   createdAt?: string;
   createdBy?: string;

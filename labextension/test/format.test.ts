@@ -10,6 +10,7 @@ import {
   lifetimeOk,
   lockedLabel,
   percent,
+  statusLabel,
   refLabel,
   remaining,
   resourcesLabel,
@@ -161,5 +162,18 @@ describe('terminal text', () => {
     expect(appendTail('abc', 'def', 4)).toBe('cdef');
     expect(appendTail('', 'xy', 4)).toBe('xy');
     expect(appendTail('abcdef', '', 2)).toBe('ef');
+  });
+});
+
+describe('statusLabel', () => {
+  it('names the phase of an admitted run that does not run yet', () => {
+    expect(statusLabel('Pending', 'preparing')).toBe('Pending (preparing)');
+    expect(statusLabel('Pending', 'starting')).toBe('Pending (starting)');
+  });
+  it('shows the contract status alone otherwise', () => {
+    expect(statusLabel('Pending', 'queued')).toBe('Pending');
+    expect(statusLabel('Running', 'running')).toBe('Running');
+    expect(statusLabel('Completed', 'ended')).toBe('Completed');
+    expect(statusLabel('Pending')).toBe('Pending');
   });
 });

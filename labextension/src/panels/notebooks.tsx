@@ -10,7 +10,7 @@ import { PageConfig } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
 import { Details } from '../components';
-import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel } from '../format';
+import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel, statusLabel } from '../format';
 import { EMPTY_NOTEBOOK_FORM, notebookRerunBody, notebookRunBody, rerunFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
@@ -269,7 +269,12 @@ function NotebookDetails(props: {
         rows={[
           ['ID', details.id],
           ['Name', details.name + (details.serverName && details.serverName === THIS_SERVER ? ' (this notebook)' : '')],
-          ['Status', <span className={`kqi-status kqi-status-${details.status}`}>{details.status}</span>],
+          [
+            'Status',
+            <span className={`kqi-status kqi-status-${details.status}`}>
+              {statusLabel(details.status, details.phase)}
+            </span>
+          ],
           [
             'Remaining',
             <span className="kqi-remaining">{running ? remaining(details.remainingSeconds, nb.at, now) : ''}</span>
@@ -344,7 +349,7 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
       renderRow={n => (
         <>
           <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
-          <span className={`kqi-status kqi-status-${n.status}`}>{n.status}</span>{' '}
+          <span className={`kqi-status kqi-status-${n.status}`}>{statusLabel(n.status, n.phase)}</span>{' '}
           {n.status === 'Running' ? <RowRemaining row={n} /> : null}
           {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
         </>

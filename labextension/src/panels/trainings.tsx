@@ -6,7 +6,7 @@
 import * as React from 'react';
 
 import { Details } from '../components';
-import { gitModelLabel, refLabel, resourcesLabel } from '../format';
+import { gitModelLabel, refLabel, resourcesLabel, statusLabel } from '../format';
 import { EMPTY_TRAINING_FORM, ITrainingForm, trainingBodyOf, trainingFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
@@ -214,7 +214,10 @@ function TrainingDetails(props: {
         rows={[
           ['ID', run.id],
           ['Name', run.name],
-          ['Status', <span className={`kqi-status kqi-status-${run.status}`}>{run.status}</span>],
+          [
+            'Status',
+            <span className={`kqi-status kqi-status-${run.status}`}>{statusLabel(run.status, run.phase)}</span>
+          ],
           ['Queue position', run.queuePosition ?? ''],
           ['Note', run.conditionNote],
           ['Dataset', refLabel(run.dataSet)],
@@ -281,7 +284,7 @@ export function TrainingsPanel(props: { model: KqiModel; actions: IRunActions })
       renderRow={t => (
         <>
           <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}
-          <span className={`kqi-status kqi-status-${t.status}`}>{t.status}</span>
+          <span className={`kqi-status kqi-status-${t.status}`}>{statusLabel(t.status, t.phase)}</span>
         </>
       )}
       renderDetails={(t, c) => (

@@ -143,7 +143,7 @@ class RunHandler(RunBase):
         body = v.require_object(self.get_json_body())
         if body.get("name") is not None:
             name = v.string(body, "name", required=True, max_length=30)
-            if not RUN_NAME.match(name):
+            if not RUN_NAME.fullmatch(name):
                 raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
             run.name = name
         if "memo" in body:

@@ -88,7 +88,7 @@ def string(body, name, *, required=False, default=None, max_length=1024, pattern
         raise InvalidInput(f"Field {name} must not be empty")
     if len(value) > max_length:
         raise InvalidInput(f"Field {name} must be at most {max_length} characters")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise InvalidInput(f"Field {name} must match {pattern.pattern}")
     return value
 
@@ -188,6 +188,6 @@ def check_tag(tag: str) -> str:
     no_control_characters(tag, "a tag")
     if len(tag) > MAX_TAG_LENGTH:
         raise InvalidInput(f"a tag must be at most {MAX_TAG_LENGTH} characters")
-    if not TAG.match(tag):
+    if not TAG.fullmatch(tag):
         raise InvalidInput(f"tag {tag!r} must not contain ',' nor start with one of !=<>")
     return tag

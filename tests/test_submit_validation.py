@@ -373,16 +373,12 @@ def test_submit_and_gitmodel_agree_on_git_names(db, field, value, accepted):
             submit(db, TRAINING, db.get(Tenant, 1), db.get(User, 1), body)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an option name ending in a newline passes ENV_NAME.match ('$' matches "
-                                       "before a final newline), so it is queued and even slips past the fixed names")
 @pytest.mark.parametrize("name", ["FOO\n", "KQI_TOKEN\n"])
 def test_an_option_name_with_a_trailing_newline_is_refused(db, name):
     with pytest.raises(InvalidInput, match="not a valid environment variable name"):
         submit(db, TRAINING, db.get(Tenant, 1), db.get(User, 1), training(options={name: "x"}))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: NOTEBOOK_ID is a notebook's fixed id variable (jobs/kinds.py) but not "
-                                       "in submission.FIXED_VARIABLES: the option is accepted, then overridden")
 def test_a_notebook_id_option_is_refused_as_a_fixed_variable(db):
     with pytest.raises(InvalidInput, match="NOTEBOOK_ID is set by the platform"):
         submit(db, NOTEBOOK, db.get(Tenant, 1), db.get(User, 1), notebook(options={"NOTEBOOK_ID": "7"}))

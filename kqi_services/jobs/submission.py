@@ -24,7 +24,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..orm import DataSet, GitEndpoint, RegistryEndpoint, Run, RunParent, RunTag, Tenant, User, utcnow
 from . import notebooks
 from . import status as st
-from .kinds import JobKind
+from .kinds import KINDS, JobKind
 from .queue import node_views, partitions_of, visible_nodes
 
 RUN_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
@@ -32,12 +32,12 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
-#: the variables every run gets from the platform; options may not set them
+#: the variables every run gets from the platform (each kind's id variable among them); options may not set them
 FIXED_VARIABLES = frozenset({
-    "LC_ALL", "LANG", "COLUMNS", "TRAINING_ID", "INFERENCE_ID", "PREPROCESSING_ID", "DATASET_ID", "PARENT_ID",
+    "LC_ALL", "LANG", "COLUMNS", "DATASET_ID", "PARENT_ID",
     "MODEL_REPOSITORY", "MODEL_REPOSITORY_TOKEN", "COMMIT_ID", "KQI_SERVER", "KQI_TOKEN", "ENTRY_POINT",
     "ZIP_FILE_CREATED", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
-})
+} | {kind.id_variable for kind in KINDS.values()})
 
 
 def parse_options(value) -> dict[str, str]:
@@ -48,7 +48,7 @@ def parse_options(value) -> dict[str, str]:
         raise InvalidInput("options must be an object of environment variables")
     env = {}
     for name, val in value.items():
-        if not ENV_NAME.match(name):
+        if not ENV_NAME.fullmatch(name):
             raise InvalidInput(f"options: {name!r} is not a valid environment variable name")
         if name in FIXED_VARIABLES:
             raise InvalidInput(f"options: {name} is set by the platform and cannot be overridden")
@@ -96,7 +96,7 @@ def _image(db, tenant: Tenant, body: dict) -> tuple[int | None, str | None, str 
         raise InvalidInput("containerImage must be an object")
     name = v.string(image, "image", required=True, max_length=255)
     tag = v.string(image, "tag", required=True, max_length=128)
-    if not IMAGE.match(name) or not IMAGE_TAG.match(tag):
+    if not IMAGE.fullmatch(name) or not IMAGE_TAG.fullmatch(tag):
         raise InvalidInput("containerImage.image/tag are not a valid image reference")
     registry_id = v.integer(image, "registryId")
     if registry_id is not None and (registry_id not in [r.registry_id for r in tenant.registries]
@@ -143,7 +143,7 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
     """
     v.require_object(body)
     name = v.string(body, "name", required=True, max_length=30)
-    if not RUN_NAME.match(name):
+    if not RUN_NAME.fullmatch(name):
         raise InvalidInput("name must be 1-30 lowercase letters, digits or '-'")
     required = not kind.interactive
     entry_point = v.string(body, "entryPoint", required=required, max_length=64 * 1024, strip=False) or ""

@@ -75,6 +75,32 @@ def test_notebook_runs_jupyterlab_in_kqi_output_and_keeps_it_across_rerun(platfo
     wait_notebook(api, nb["id"], ENDED)
 
 
+def test_a_notebook_is_running_only_once_its_jupyterlab_answers_through_the_hub(platform, lab):
+    """The API says Running only when the hub routes to the server: an "open" at that moment works."""
+    api = lab["api"]
+    nb = run_notebook(lab)
+    seen = []
+    while True:
+        details = api.get(f"/notebook/{nb['id']}").json()
+        if not seen or seen[-1] != (details["status"], details["phase"]):
+            seen.append((details["status"], details["phase"]))
+        if details["status"] != "Pending":
+            break
+        time.sleep(0.05)
+    assert details["status"] == "Running", (details, seen)
+    r = lab_get(platform, api, details, "api/status")  # at once: no retry
+    assert r.status_code == 200, (r.status_code, r.text[:200], seen)
+    assert api.get(f"/notebook/{nb['id']}/endpoint").json()["phase"] == "running"
+    # every state seen before Running was a Pending phase, in order
+    pending = [phase for status, phase in seen if status == "Pending"]
+    order = ["queued", "preparing", "starting"]
+    assert pending == sorted(pending, key=order.index) and set(pending) <= set(order), seen
+    assert seen[-1] == ("Running", "running")
+    api.post(f"/notebook/{nb['id']}/halt")
+    ended = wait_notebook(api, nb["id"], ENDED)
+    assert (ended["status"], ended["phase"]) == ("Killed", "ended")
+
+
 def test_notebook_holds_its_cores_against_trainings(platform, lab, admin):
     api = lab["api"]
     cores = sum(n["cpu"] for n in admin.get("/admin/nodes").json())

@@ -21,7 +21,6 @@ from kqi_services import validation as v
 from kqi_services.apimodels import timestamp
 from kqi_services.catalog.data import completed_upload
 from kqi_services.errors import Conflict, InvalidInput, NotFound
-from kqi_services.executor.base import RunNotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.engine import JobEngine
 from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
@@ -381,13 +380,9 @@ class RunLogHandler(RunBase):
         run = self.find(run_id)
         offset = log_offset(self.get_query_argument("offset", "0"))
         follow = self.get_query_argument("follow", "false").lower() in ("true", "1", "yes")
-        key = self.kind.run_key(run.id)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         while True:
-            try:
-                path = self.settings["executor"].log_path(key)
-            except RunNotFound:
-                path = None
+            path = self.engine.log_path(run)
             chunk = b""
             if path and os.path.exists(path):
                 with open(path, "rb") as f:

@@ -432,12 +432,22 @@ class JobEngine:
             return f"The notebook's server exited with code {state.exit_code}: {self.log_tail(run)}"
         return None
 
-    def log_tail(self, run: Run, lines: int = 3) -> str:
+    def log_path(self, run: Run) -> str | None:
+        """Where the executor writes the run's stdout and stderr (followed live by the log API); None if it has none."""
         try:
-            with open(self.executor.log_path(KINDS[run.kind].run_key(run.id)), "rb") as f:
+            return self.executor.log_path(KINDS[run.kind].run_key(run.id))
+        except RunNotFound:
+            return None
+
+    def log_tail(self, run: Run, lines: int = 3) -> str:
+        path = self.log_path(run)
+        if path is None:
+            return "no log"
+        try:
+            with open(path, "rb") as f:
                 f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
                 return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
-        except (OSError, RunNotFound):
+        except OSError:
             return "no log"
 
     async def tell_hub_stopped(self, db, run: Run) -> None:
@@ -460,10 +470,7 @@ class JobEngine:
             kind = KINDS[run.kind]
             if kind.interactive:
                 return None
-            try:
-                log_path = self.executor.log_path(kind.run_key(run.id))
-            except RunNotFound:
-                log_path = None
+            log_path = self.log_path(run)
             tenant = db.get(Tenant, run.tenant_id)
             note = keep_results(db, run, kind, self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id)),
                                 f"{tenant.name}/{kind.attached_prefix}", log_path,

@@ -42,6 +42,7 @@ from .kinds import KINDS
 from .queue import holding_runs, node_views, queued_runs, run_request
 from .results import ResultPool, keep_results
 from .runtime import RunPaths, proxy_variables, run_environment, run_forwards, run_mounts
+from .spawns import NotebookSpawns
 
 log = logging.getLogger("kqi.jobs")
 
@@ -73,7 +74,7 @@ class PreparedRun:
     git_token: str | None
 
 
-class JobEngine:
+class JobEngine(NotebookSpawns):
     """Owns the queue of every job kind; see the module docstring."""
 
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
@@ -113,22 +114,6 @@ class JobEngine:
     def is_launching(self, run_id: int) -> bool:
         """Admitted, and still being prepared or started."""
         return run_id in self._launching
-
-    # notebooks' spawners ---------------------------------------------------------------------
-    def request_spawn(self, run_id: int, request: SpawnRequest) -> None:
-        """The hub's spawner asks to start a queued notebook with its server's command: it may be admitted now."""
-        self._spawns[run_id] = request
-        self.kick()
-
-    def spawn_of(self, run_id: int) -> SpawnRequest | None:
-        """What the notebook's spawner asked for (its spec once started), or None."""
-        return self._spawns.get(run_id)
-
-    def stopping_by_hub(self, run_id: int) -> None:
-        """The hub stops the notebook's server itself: it need not be told when the notebook ends."""
-        spawn = self._spawns.get(run_id)
-        if spawn is not None:
-            spawn.stopping_by_hub = True
 
     def delete_run_files(self, run: Run) -> None:
         """A deleted run's files go: the executor's record (log, state) and its /kqi directories."""
@@ -364,21 +349,6 @@ class JobEngine:
                         if run_id not in self._spawns or self._spawns[run_id].run_here}
         self.watch_active()
 
-    async def mark_ready_when_served(self, db, run: Run) -> None:
-        """A starting notebook is Running once the hub says its server is ready (the proxy routes to it)."""
-        user = db.get(User, run.user_id)
-        try:
-            model = await self.hub_api.get_user(user.name) if user is not None else None
-        except Exception as e:  # noqa: BLE001 - asked again at the next pass
-            log.debug("could not ask the hub about notebook %s: %s", run.id, e)
-            return
-        server = ((model or {}).get("servers") or {}).get(run.server_name or "")
-        if server and server.get("ready"):
-            db.refresh(run)
-            if run.phase == st.STARTING and run.end_requested is None:
-                st.apply(run, "ready", utcnow())
-                db.commit()
-
     def watch_active(self) -> None:
         """Finish the remembered running runs whose executor says they ended."""
         for run_id, key in list(self._active.items()):
@@ -424,14 +394,6 @@ class JobEngine:
         finally:
             self._finishing.discard(run_id)
 
-    def notebook_end_note(self, run: Run, final: str, state: RunState) -> str | None:
-        """Why a notebook ended: its lifetime, or its server's exit and the last lines of its log."""
-        if run.end_requested:
-            return run.condition_note
-        if final == st.FAILED:
-            return f"The notebook's server exited with code {state.exit_code}: {self.log_tail(run)}"
-        return None
-
     def log_path(self, run: Run) -> str | None:
         """Where the executor writes the run's stdout and stderr (followed live by the log API); None if it has none."""
         try:
@@ -449,16 +411,6 @@ class JobEngine:
                 return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-lines:])
         except OSError:
             return "no log"
-
-    async def tell_hub_stopped(self, db, run: Run) -> None:
-        """A notebook ended here (halt, lifetime, crash): the hub stops its server record too."""
-        user = db.get(User, run.user_id)
-        if user is None or not run.server_name:
-            return
-        try:
-            await self.hub_api.stop_server(user.name, run.server_name)
-        except Exception as e:  # noqa: BLE001 - the hub's own poll will notice later
-            log.warning("could not tell the hub that notebook %s stopped: %s", run.id, e)
 
     def keep_results(self, run_id: int) -> str | None:
         """Attach the log (and output.zip when asked) to the run (a worker thread); notebooks keep none.

@@ -352,9 +352,6 @@ async def test_a_new_engine_reattaches_to_what_runs_and_fails_what_the_executor_
     assert (await ended(world, again, alive)).status == "Completed"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: watch_active skips a running run the executor no longer knows "
-                                       "(RunNotFound is phase 'unknown', never finished): it stays Running until the "
-                                       "service restarts and reattach fails it")
 async def test_a_running_run_the_executor_forgets_while_the_service_runs_is_failed(world):
     engine = world.new_engine()
     run_id = world.queue("vanishes")

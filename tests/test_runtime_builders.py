@@ -173,6 +173,12 @@ def test_pythonunbuffered_is_1_unless_the_user_sets_it(value):
     assert run_environment(TRAINING, 1, **{**TRAINING_ARGS, "user_options": {}})["PYTHONUNBUFFERED"] == "1"
 
 
+def test_a_users_proxy_wins_over_the_hosts():
+    """Proxies are the host's defaults, not fixed: a run that names its own proxy gets it."""
+    env = run_environment(TRAINING, 12, **{**TRAINING_ARGS, "user_options": {"HTTP_PROXY": "http://mine:8080"}})
+    assert (env["HTTP_PROXY"], env["NO_PROXY"]) == ("http://mine:8080", "localhost,127.0.0.1")
+
+
 def test_one_gpu_and_one_parent():
     env = run_environment(TRAINING, 2, **{**TRAINING_ARGS, "gpu_ids": [3], "parent_ids": [8]})
     assert (env["CUDA_VISIBLE_DEVICES"], env["NVIDIA_VISIBLE_DEVICES"], env["PARENT_ID"]) == ("3", "3", "8")

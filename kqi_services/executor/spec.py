@@ -158,7 +158,7 @@ class RunSpec:
         if any(under(self.workdir, p) for p in SYSTEM_PATHS):
             raise SpecError(f"workdir may not be a system directory: {self.workdir}")
         for name, value in self.env.items():
-            if not isinstance(name, str) or not ENV_NAME_PATTERN.match(name):
+            if not isinstance(name, str) or not ENV_NAME_PATTERN.fullmatch(name):
                 raise SpecError(f"bad environment variable name: {name!r}")
             if not isinstance(value, str) or "\0" in value:
                 raise SpecError(f"environment variable {name} must be a string without NUL")

@@ -50,12 +50,15 @@ log = logging.getLogger("kqi.jobs")
 LOCAL_TOKEN_ID = re.compile(r"^[0-9a-f]{64}$")
 GIB = 1024**3
 LOST_NOTE = "Lost: the run's supervisor is gone (the machine or the sandbox died)"
+FORGOTTEN_NOTE = "Lost: the executor has no record of the run (its state was removed)"
 
 
 def final_status(run: Run, state: RunState) -> tuple[str, str | None]:
     """The status a run ends with, and a note saying why when the platform is the cause."""
     if state.phase == "lost":
         return st.FAILED, LOST_NOTE
+    if state.phase == "unknown":
+        return st.FAILED, FORGOTTEN_NOTE
     if state.error:
         return st.ERROR, state.error
     if run.end_requested:
@@ -354,11 +357,14 @@ class JobEngine(NotebookSpawns):
         for run_id, key in list(self._active.items()):
             if run_id in self._launching or run_id in self._finishing:
                 continue
+            spawn = self._spawns.get(run_id)
+            if spawn is not None and not spawn.run_here:  # the spawner runs it elsewhere: not the executor's
+                continue
             try:
                 state = self.executor.status(key)
             except RunNotFound:
                 state = RunState(key, "unknown")
-            if state.phase in ("finished", "lost"):
+            if state.phase in ("finished", "lost", "unknown"):  # unknown: started, then forgotten by the executor
                 self._finishing.add(run_id)
                 asyncio.get_running_loop().create_task(self.finish(run_id, state))
 
@@ -490,7 +496,8 @@ class JobEngine(NotebookSpawns):
                     log.info("re-attached to %s-%s (%s)", run.kind, run.id, state.phase)
                     continue
                 st.apply(run, "end", utcnow(), final=st.FAILED,
-                         note="Lost: the service restarted while the run was being prepared"
-                         if state.phase == "unknown" else LOST_NOTE)
+                         note=LOST_NOTE if state.phase != "unknown" else
+                         "Lost: the service restarted while the run was being prepared" if run.phase == st.PREPARING
+                         else FORGOTTEN_NOTE)
                 db.commit()
                 await self.revoke_run_token(db, run)

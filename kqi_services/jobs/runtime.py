@@ -67,9 +67,8 @@ def run_environment(kind: JobKind, run_id: int, *, user_options: dict[str, str],
                     parent_ids: list[int], repository_url: str, commit: str, git_token: str | None,
                     server_url: str, run_token: str, entry_point: str, zip_output: bool,
                     gpu_ids: list[int], proxies: dict[str, str] | None = None) -> dict[str, str]:
-    """The variables of the guide's table; user options first, so the fixed ones win."""
-    env = {"PYTHONUNBUFFERED": "1", **user_options}
-    env.update(proxies or {})
+    """The variables of the guide's table: the host's proxies, then user options (a user's proxy wins), then the fixed ones."""
+    env = {"PYTHONUNBUFFERED": "1", **(proxies or {}), **user_options}
     visible = ",".join(str(i) for i in gpu_ids) if gpu_ids else "none"
     env.update({
         "LC_ALL": "C.UTF-8",

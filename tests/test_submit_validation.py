@@ -239,6 +239,8 @@ BAD_TRAININGS = [
                  id="image-upper-case"),
     pytest.param(training(containerImage=image(image="-python")), InvalidInput, "not a valid image reference",
                  id="image-option"),
+    *[pytest.param(training(containerImage=image(image=bad)), InvalidInput, "not a valid image reference",
+                   id=f"image-{bad}") for bad in ("python/", "a//b", "a/../b", "/python", "a..b", "a_-b")],
     pytest.param(training(containerImage=image(tag="3.11 slim")), InvalidInput, "not a valid image reference",
                  id="image-tag-space"),
     pytest.param(training(containerImage=image(tag=".x")), InvalidInput, "not a valid image reference",

@@ -29,7 +29,10 @@ from .queue import node_views, partitions_of, visible_nodes
 
 RUN_NAME = re.compile(r"^[a-z0-9-]{1,30}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,254}$")
+#: an image name as Docker references spell it (the registry is the endpoint): components of [a-z0-9] joined by
+#: one '.' or '_', '__' or dashes, separated by single '/'
+IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE = re.compile(rf"^(?=.{{1,255}}$){IMAGE_COMPONENT}(?:/{IMAGE_COMPONENT})*$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 #: the variables every run gets from the platform (each kind's id variable among them); options may not set them

@@ -96,7 +96,10 @@ class StorageKind(EndpointKind):
 
 
 class EndpointListHandler(APIHandler):
-    kind: EndpointKind = None
+    kind: EndpointKind
+
+    def initialize(self, kind: EndpointKind) -> None:
+        self.kind = kind
 
     def get(self):
         self.require_admin()
@@ -114,7 +117,10 @@ class EndpointListHandler(APIHandler):
 
 
 class EndpointHandler(APIHandler):
-    kind: EndpointKind = None
+    kind: EndpointKind
+
+    def initialize(self, kind: EndpointKind) -> None:
+        self.kind = kind
 
     def find(self, endpoint_id):
         row = self.db.get(self.kind.model, v.path_id(endpoint_id))
@@ -150,7 +156,10 @@ class EndpointHandler(APIHandler):
 class TenantEndpointsHandler(APIHandler):
     """The git or registry endpoints the selected tenant may use."""
 
-    kind: EndpointKind = None
+    kind: EndpointKind
+
+    def initialize(self, kind: EndpointKind) -> None:
+        self.kind = kind
 
     def get(self):
         tenant = self.require_tenant()
@@ -161,26 +170,25 @@ class TenantEndpointsHandler(APIHandler):
 
 
 class TypesHandler(APIHandler):
-    table: dict = {}
+    table: dict
+
+    def initialize(self, table: dict) -> None:
+        self.table = table
 
     def get(self):
         self.require_admin()  # an admin screen's list, as every path under /admin
         self.write_json(apimodels.enum_infos(self.table))
 
 
-def _bind(cls, **attrs):
-    return type(cls.__name__, (cls,), attrs)
-
-
 default_handlers = [
-    (r"api/v2/admin/git/endpoints", _bind(EndpointListHandler, kind=GitKind())),
-    (r"api/v2/admin/git/endpoints/([^/]+)", _bind(EndpointHandler, kind=GitKind())),
-    (r"api/v2/admin/git/types", _bind(TypesHandler, table=apimodels.GIT_SERVICE_TYPES)),
-    (r"api/v2/tenant/git/endpoints", _bind(TenantEndpointsHandler, kind=GitKind())),
-    (r"api/v2/admin/registry/endpoints", _bind(EndpointListHandler, kind=RegistryKind())),
-    (r"api/v2/admin/registry/endpoints/([^/]+)", _bind(EndpointHandler, kind=RegistryKind())),
-    (r"api/v2/admin/registry/types", _bind(TypesHandler, table=apimodels.REGISTRY_SERVICE_TYPES)),
-    (r"api/v2/tenant/registry/endpoints", _bind(TenantEndpointsHandler, kind=RegistryKind())),
-    (r"api/v2/admin/storage/endpoints", _bind(EndpointListHandler, kind=StorageKind())),
-    (r"api/v2/admin/storage/endpoints/([^/]+)", _bind(EndpointHandler, kind=StorageKind())),
+    (r"api/v2/admin/git/endpoints", EndpointListHandler, {"kind": GitKind()}),
+    (r"api/v2/admin/git/endpoints/([^/]+)", EndpointHandler, {"kind": GitKind()}),
+    (r"api/v2/admin/git/types", TypesHandler, {"table": apimodels.GIT_SERVICE_TYPES}),
+    (r"api/v2/tenant/git/endpoints", TenantEndpointsHandler, {"kind": GitKind()}),
+    (r"api/v2/admin/registry/endpoints", EndpointListHandler, {"kind": RegistryKind()}),
+    (r"api/v2/admin/registry/endpoints/([^/]+)", EndpointHandler, {"kind": RegistryKind()}),
+    (r"api/v2/admin/registry/types", TypesHandler, {"table": apimodels.REGISTRY_SERVICE_TYPES}),
+    (r"api/v2/tenant/registry/endpoints", TenantEndpointsHandler, {"kind": RegistryKind()}),
+    (r"api/v2/admin/storage/endpoints", EndpointListHandler, {"kind": StorageKind()}),
+    (r"api/v2/admin/storage/endpoints/([^/]+)", EndpointHandler, {"kind": StorageKind()}),
 ]

@@ -25,8 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from conftest import launch_platform  # noqa: E402
-from test_data_api import upload  # noqa: E402
+from conftest import launch_platform, upload  # noqa: E402
 
 from kqi_services.executor.sandbox import bwrap_argv, probe_host  # noqa: E402
 from kqi_services.executor.spec import Mount, RunSpec  # noqa: E402

@@ -43,8 +43,7 @@ import aiohttp
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from conftest import launch_platform, wait_until  # noqa: E402
-from test_data_api import upload  # noqa: E402
+from conftest import launch_platform, upload, wait_until  # noqa: E402
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 #: (operation, weight) of a client's next step; an upload is four requests

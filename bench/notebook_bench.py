@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from conftest import _alive, _process_tree, free_port_block, launch_platform, wait_until  # noqa: E402
+from conftest import _process_tree, alive, free_port_block, launch_platform, wait_until  # noqa: E402
 
 ENDED = ("Completed", "Failed", "Killed", "Error", "OOMKilled", "UserCanceled")
 POLL = 0.05
@@ -156,7 +156,7 @@ class PlatformSide:
         children = _process_tree(self.platform.process.pid)
         self.platform.stop()
         time.sleep(1)
-        return [p for p in children if _alive(p)]
+        return [p for p in children if alive(p)]
 
 
 # stock JupyterHub ---------------------------------------------------------------------------
@@ -239,7 +239,7 @@ class StockSide:
                 self.proc.wait()
         self.log.close()
         time.sleep(1)
-        return [p for p in children if _alive(p)]
+        return [p for p in children if alive(p)]
 
 
 def summary(name: str, values: list[float]) -> str:

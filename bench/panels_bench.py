@@ -45,11 +45,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
 
 from browser import chromium, kqi_panel, same_origin_service, start_jupyterlab  # noqa: E402
-from conftest import _alive, _process_tree, end_runs, launch_platform  # noqa: E402
+from conftest import ENDED, _process_tree, alive, end_runs, launch_platform, upload, wait_answering, wait_notebook  # noqa: E402
 from jobs_bench import make_repo  # noqa: E402
-from test_data_api import upload  # noqa: E402
 from test_lab_in_hub import hub_login  # noqa: E402
-from test_notebooks import ENDED, wait_answering, wait_notebook  # noqa: E402
 from upload_bench import make_file  # noqa: E402
 
 from kqi_services.client import KqiClient  # noqa: E402
@@ -251,7 +249,7 @@ def main() -> None:
         platform.stop()
         end_runs(state)
         time.sleep(1)
-        left = [pid for pid in children if _alive(pid)]
+        left = [pid for pid in children if alive(pid)]
         print(f"load at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{'no leftover processes' if not left else f'LEFT RUNNING: {left}'}")
         shutil.rmtree(workdir, ignore_errors=True)

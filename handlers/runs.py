@@ -23,7 +23,7 @@ from kqi_services.catalog.data import completed_upload
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.jobs import status as st
 from kqi_services.jobs.engine import JobEngine
-from kqi_services.jobs.kinds import KINDS, TRAINING, JobKind
+from kqi_services.jobs.kinds import INFERENCE, KINDS, TRAINING, JobKind
 from kqi_services.jobs.queue import queue_position
 from kqi_services.jobs.runfiles import (
     DIRECTORY,
@@ -35,6 +35,7 @@ from kqi_services.jobs.runfiles import (
     components,
     display_name,
     display_path,
+    output_value,
     url_path,
 )
 from kqi_services.jobs.runtime import RunPaths
@@ -72,14 +73,19 @@ class RunBase(APIHandler):
     def paths(self, run: Run) -> RunPaths:
         return RunPaths.of(self.settings["runs_dir"], self.kind, run.id)
 
+    def output_value(self, run: Run) -> str | None:
+        """An inference's ``outputValue``: the first line of its /kqi/output/value.txt."""
+        return output_value(self.paths(run).output) if self.kind.output_value else None
+
     def index_model(self, run: Run) -> dict:
-        model = apimodels.run_index_model(self.db, run)
+        model = apimodels.run_index_model(self.db, run, self.output_value(run))
         if self.kind.interactive:
             model.update(apimodels.notebook_lifetime_model(run))
         return model
 
     def details_model(self, run: Run) -> dict:
-        model = apimodels.run_details_model(self.db, run, self.kind, queue_position(self.db, run))
+        model = apimodels.run_details_model(self.db, run, self.kind, queue_position(self.db, run),
+                                            self.output_value(run))
         if self.kind.interactive:
             user = self.db.get(User, run.user_id)
             model = apimodels.notebook_details_model(model, run, self.kqi.hub_base_url, user.name if user else "")
@@ -421,6 +427,34 @@ class RunSimpleListHandler(RunBase):
         self.write_json([apimodels.run_simple_model(r) for r in runs])
 
 
+class RunMountHandler(RunBase):
+    """GET /api/v2/{kind}/mount?Status=…: the runs of this kind a new run may mount at /kqi/parent.
+
+    ``Status`` may repeat or be comma separated (``Completed,Killed``); without it every run is listed.
+    """
+
+    def get(self):
+        tenant = self.require_tenant()
+        statuses = {s.strip() for value in self.get_query_arguments("Status") for s in value.split(",") if s.strip()}
+        unknown = statuses - set(st.STATUS_TYPES)
+        if unknown:
+            raise InvalidInput(f"Status: unknown {', '.join(sorted(unknown))}; one of {', '.join(st.STATUS_TYPES)}")
+        query = select(Run).where(Run.tenant_id == tenant.id, Run.kind == self.kind.name)
+        if statuses:
+            query = query.where(Run.status.in_(sorted(statuses)))
+        self.write_json([self.index_model(r) for r in self.db.scalars(query.order_by(Run.id.desc()))])
+
+
+class NoTensorBoardHandler(RunBase):
+    """PUT/GET/DELETE …/{id}/tensorboard of a kind without one (inference): a 400 that says so."""
+
+    def refuse(self, run_id):
+        run = self.find(run_id)
+        raise InvalidInput(f"{self.kind.name.capitalize()} {run.id} has no TensorBoard: only trainings do")
+
+    get = put = delete = refuse
+
+
 class RunEventsHandler(RunBase):
     def get(self, run_id):
         self.write_json(apimodels.run_events_model(self.find(run_id), self.kind))
@@ -428,13 +462,14 @@ class RunEventsHandler(RunBase):
 
 def handlers_for(kind: JobKind) -> list:
     """The run routes of one kind, each handler told its kind (and an action its final status)."""
-    base = f"api/v2/{kind.name}"
+    base = kind.routes_base
     of_kind = {"kind": kind}
     return [
         (f"{base}", RunListHandler, of_kind),
         (f"{base}/run", RunSubmitHandler, of_kind),
         (f"{base}/simple", RunSimpleListHandler, of_kind),
         (f"{base}/tags", RunTagsHandler, of_kind),
+        (f"{base}/mount", RunMountHandler, of_kind),
         (rf"{base}/([0-9]+)", RunHandler, of_kind),
         (rf"{base}/([0-9]+)/copy-run", RunCopyHandler, of_kind),
         (rf"{base}/([0-9]+)/halt", RunActionHandler, {**of_kind, "final": st.KILLED}),
@@ -449,4 +484,7 @@ def handlers_for(kind: JobKind) -> list:
     ]
 
 
-default_handlers = handlers_for(TRAINING) + [(r"storage/runs/(.+)", RunOutputDownloadHandler)]
+default_handlers = handlers_for(TRAINING) + handlers_for(INFERENCE) + [
+    (rf"{INFERENCE.routes_base}/([0-9]+)/tensorboard", NoTensorBoardHandler, {"kind": INFERENCE}),
+    (r"storage/runs/(.+)", RunOutputDownloadHandler),
+]

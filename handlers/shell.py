@@ -32,7 +32,7 @@ from kqi_services.errors import Conflict, InvalidInput, KqiError
 from kqi_services.executor.base import ExecutorError, RunNotFound
 from kqi_services.executor.shell import ShellProcess, ShellUnavailable, open_shell
 from kqi_services.jobs import status as st
-from kqi_services.jobs.kinds import TRAINING, JobKind
+from kqi_services.jobs.kinds import INFERENCE, TRAINING, JobKind
 
 from .runs import RunBase
 
@@ -283,7 +283,7 @@ def _retrieve(future) -> None:
 
 
 def handlers_for(kind: JobKind) -> list:
-    return [(rf"api/v2/{kind.name}/([0-9]+)/shell", ShellHandler, {"kind": kind})]
+    return [(rf"{kind.routes_base}/([0-9]+)/shell", ShellHandler, {"kind": kind})]
 
 
-default_handlers = handlers_for(TRAINING)
+default_handlers = handlers_for(TRAINING) + handlers_for(INFERENCE)

@@ -283,28 +283,41 @@ def run_simple_model(run: Run) -> dict:
             "status": run.status, "favorite": run.favorite, "fullName": run_full_name(run)}
 
 
-def run_index_model(db, run: Run) -> dict:
-    """A run in the lists (IndexOutputModel); added: ``phase`` (see ``jobs.status``)."""
+def run_parents(db, run: Run, kind: str) -> list[Run]:
+    """The runs of ``kind`` that ``run`` mounts at /kqi/parent, in their order."""
+    parents = (db.get(Run, p.parent_id) for p in run.parents)
+    return [p for p in parents if p is not None and p.kind == kind]
+
+
+def run_index_model(db, run: Run, output_value: str | None = None) -> dict:
+    """A run in the lists (IndexOutputModel); added: ``phase`` (see ``jobs.status``).
+
+    An inference's adds its parent inferences and its ``outputValue`` (``output_value``).
+    """
     dataset = db.get(DataSet, run.dataset_id) if run.dataset_id else None
-    parents = [db.get(Run, p.parent_id) for p in run.parents]
-    return {
+    model = {
         **run_simple_model(run),
         "dataSet": dataset_model(dataset) if dataset else None,
         "entryPoint": run.entry_point,
-        "parentFullNameList": [run_full_name(p) for p in parents if p],
+        "parentFullNameList": [run_full_name(p) for p in run_parents(db, run, "training")],
         "tags": [t.tag for t in run.tags],
         "phase": run.phase,
     }
+    if run.kind == "inference":
+        model["parentInferenceFullNameList"] = [run_full_name(p) for p in run_parents(db, run, "inference")]
+        model["outputValue"] = output_value
+    return model
 
 
-def run_details_model(db, run: Run, kind: JobKind, queue_position: int | None) -> dict:
+def run_details_model(db, run: Run, kind: JobKind, queue_position: int | None,
+                      output_value: str | None = None) -> dict:
     """A run's DetailsOutputModel; added: ``gpuIds``, ``queuePosition`` and ``phase``."""
     git = db.get(GitEndpoint, run.git_id) if run.git_id else None
     registry = db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
     options = json.loads(run.options_json or "{}")
     started, completed = run.started_at, run.completed_at
     return {
-        **run_index_model(db, run),
+        **run_index_model(db, run, output_value),
         "key": kind.run_key(run.id),
         "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
                      "branch": run.git_branch, "commitId": run.git_commit,
@@ -313,7 +326,9 @@ def run_details_model(db, run: Run, kind: JobKind, queue_position: int | None) -
         "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag,
                            "registryName": registry.name if registry else None, "url": None}
         if run.image else None,
-        "parents": [run_index_model(db, p) for p in (db.get(Run, x.parent_id) for x in run.parents) if p],
+        "parents": [run_index_model(db, p) for p in run_parents(db, run, "training")],
+        **({"parentInferences": [run_index_model(db, p) for p in run_parents(db, run, "inference")]}
+           if kind.name == "inference" else {}),
         "startedAt": timestamp(started),
         "completedAt": timestamp(completed),
         "node": run.node,

@@ -397,3 +397,33 @@ def test_tensorboard_halt(member):
     assert (board["status"], board["name"]) == ("None", None), board
     assert member.get(f"/training/{run_id}")["status"] == "Completed"  # the training is untouched
     an_error(member("training", "tensorboard-halt", 99999999, ok=False), 404)
+
+
+def test_upstream_inference_create_list_get_files_and_delete(member, tmp_path):
+    """`kqi inference …` of the upstream CLI against the Inference group (same handlers as trainings)."""
+    parent = member.create(unique("parent")[:30], "echo w > /kqi/output/model.txt")
+    assert member.wait(parent)["status"] == "Completed"
+    r = member("inference", "create", "-n", "cli-inf", "-rim", "python", "-rt", "3.11", "-d", member.dataset["id"],
+               "-e", "cat /kqi/parent/model.txt > /kqi/output/value.txt", "-go", "kqi", "-gr", "model",
+               "-c", 1, "-mem", 1, "-g", 0, "-pid", parent)
+    m = re.search(r"created (\d+)", r.stdout)
+    assert m, r.stdout
+    inference = int(m.group(1))
+    deadline = time.monotonic() + 90
+    while (d := member.get(f"/inferences/{inference}"))["status"] not in FINISHED and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert d["status"] == "Completed" and d["outputValue"] == "w", d
+    assert [p["id"] for p in d["parents"]] == [parent]
+    listed = member("inference", "list").stdout
+    assert str(inference) in listed and "cli-inf" in listed, listed
+    got = member("inference", "get", inference).stdout
+    assert "cli-inf" in got and "Completed" in got, got
+    files = member("inference", "list-files", inference).stdout
+    assert f"inference_stdout_stderr_{inference}.log" in files, files
+    out = tmp_path / "out"
+    out.mkdir()
+    member("inference", "download-container-files", inference, "-d", out)
+    found = {p.name: p.read_text() for p in out.rglob("value.txt")}
+    assert found == {"value.txt": "w\n"}, list(out.rglob("*"))
+    member("inference", "delete", inference)
+    assert member.api.get(f"/inferences/{inference}").status_code == 404

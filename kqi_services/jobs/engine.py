@@ -281,8 +281,8 @@ class JobEngine(NotebookSpawns):
                 dataset = db.get(DataSet, run.dataset_id)
                 stage(dataset_layout(db, dataset), store, paths.input, self.server_url)
             self.stage_attachments(db, run, store, paths)
-            parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS["training"], p.parent_id).output)
-                       for p in run.parents]
+            parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS[db.get(Run, p.parent_id).kind],
+                                                 p.parent_id).output) for p in run.parents]
             return PreparedRun(paths, parents, repository_url, commit, git_token)
 
     def forget_executor_run(self, key: str) -> None:

@@ -20,6 +20,16 @@ class JobKind:
     #: a notebook: started by the hub's spawner with its command, lives until stopped or expired,
     #: keeps /kqi/output across reruns; its log is not attached
     interactive: bool = False
+    #: the API's path segment of its routes (``api/v2/{api_base}/…``): the contract says ``inferences``
+    api_base: str = ""
+    #: the request fields naming the runs it mounts at /kqi/parent, and the kind each names
+    parent_fields: tuple[tuple[str, str], ...] = (("parentIds", "training"),)
+    #: it reports the one line of /kqi/output/value.txt as ``outputValue``
+    output_value: bool = False
+
+    @property
+    def routes_base(self) -> str:
+        return f"api/v2/{self.api_base or self.name}"
 
     def log_file_name(self, run_id: int) -> str:
         return self.log_file.format(id=run_id)
@@ -31,7 +41,8 @@ class JobKind:
 TRAINING = JobKind("training", "TRAINING_ID", "training_stdout_stderr_{id}.log",
                    "TrainingHistoryAttachedFiles", "training-attached-files", "dataset")
 INFERENCE = JobKind("inference", "INFERENCE_ID", "inference_stdout_stderr_{id}.log",
-                    "InferenceHistoryAttachedFiles", "inference-attached-files", "dataset")
+                    "InferenceHistoryAttachedFiles", "inference-attached-files", "dataset", api_base="inferences",
+                    parent_fields=(("parentIds", "training"), ("inferenceIds", "inference")), output_value=True)
 PREPROCESSING = JobKind("preprocessing", "PREPROCESSING_ID", "preprocess_stdout_stderr_{id}.log",
                         "PreprocessHistoryAttachedFiles", "preprocess-attached-files", "data")
 

@@ -386,3 +386,17 @@ class RunTree:
     def readlink(dir_fd: int, name: bytes) -> bytes:
         """The target of symlink ``name`` of an open directory, as bytes (it is never followed)."""
         return os.readlink(name, dir_fd=dir_fd)
+
+
+#: the most of value.txt an inference's outputValue shows
+OUTPUT_VALUE_BYTES = 1024
+
+
+def output_value(output_dir: str) -> str | None:
+    """The first line of ``/kqi/output/value.txt`` (an inference's result), read as any output file is; None if absent."""
+    try:
+        with RunTree(output_dir) as tree, tree.open_file((b"value.txt",)) as opened:
+            head = os.pread(opened.fd, OUTPUT_VALUE_BYTES, 0)
+    except (NotFound, OSError):
+        return None
+    return head.decode("utf-8", "replace").splitlines()[0].strip() if head.strip() else ""

@@ -14,6 +14,7 @@ import json
 import re
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from kqi_services.catalog.datasets import get_dataset, mark_used
 from kqi_services.jobs import gitmodel
@@ -108,21 +109,24 @@ def _image(db, tenant: Tenant, body: dict) -> tuple[int | None, str | None, str 
     return registry_id, name, tag
 
 
-def parent_ids(body: dict) -> list[int]:
-    """``parentIds``: integers, or digit strings as the upstream CLI sends its ``-pid`` values."""
-    value = body.get("parentIds")
+def parent_ids(body: dict, field: str = "parentIds") -> list[int]:
+    """``parentIds`` (or ``inferenceIds``): integers, or digit strings as the upstream CLI sends its ``-pid`` values."""
+    value = body.get(field)
     if isinstance(value, list):
         value = [int(x) if isinstance(x, str) and re.fullmatch(r"[0-9]{1,18}", x) else x for x in value]
-    return v.integer_list({"parentIds": value}, "parentIds")
+    return v.integer_list({field: value}, field)
 
 
-def _parents(db, tenant: Tenant, kind: JobKind, ids: list[int]) -> list[Run]:
-    parents = []
-    for parent_id in ids:
-        parent = db.get(Run, parent_id)
-        if parent is None or parent.tenant_id != tenant.id or parent.kind != "training":
-            raise NotFound(f"Parent training {parent_id} not found")
-        parents.append(parent)
+def _parents(db, tenant: Tenant, kind: JobKind, body: dict) -> list[Run]:
+    """The runs named by the kind's parent fields (``parentIds``: trainings; an inference's ``inferenceIds``)."""
+    parents: list[Run] = []
+    for field, parent_kind in kind.parent_fields:
+        for parent_id in parent_ids(body, field):
+            parent = db.get(Run, parent_id)
+            if parent is None or parent.tenant_id != tenant.id or parent.kind != parent_kind:
+                raise NotFound(f"Parent {parent_kind} {parent_id} not found")
+            if parent not in parents:
+                parents.append(parent)
     return parents
 
 
@@ -160,7 +164,7 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
         raise InvalidInput(f"Unknown partition {partition!r}; this tenant has: {', '.join(partitions) or 'none'}")
     dataset_id = v.integer(body, "dataSetId", required=required and kind.input_layout == "dataset")
     dataset = get_dataset(db, tenant, dataset_id) if dataset_id is not None else None
-    parents = _parents(db, tenant, kind, parent_ids(body))
+    parents = _parents(db, tenant, kind, body)
     git_id, owner, repository, branch, commit = _git_model(db, tenant, body, required)
     expires_in = lifetime(tenant, body, max_lifetime) if kind.interactive else None
     registry_id, image, tag = _image(db, tenant, body)
@@ -188,6 +192,17 @@ def build_run(db, kind: JobKind, tenant: Tenant, user: User, body, nodes: list[N
     return run
 
 
+def parent_fields_of(run: Run) -> dict[str, list[int]]:
+    """``parentIds`` (and an inference's ``inferenceIds``) of ``run``, as its request named them."""
+    db = object_session(run)
+    fields: dict[str, list[int]] = {field: [] for field, _ in KINDS[run.kind].parent_fields}
+    by_kind = {parent_kind: field for field, parent_kind in KINDS[run.kind].parent_fields}
+    for p in run.parents:
+        parent = db.get(Run, p.parent_id) if db is not None else None
+        fields[by_kind.get(parent.kind if parent else "training", "parentIds")].append(p.parent_id)
+    return fields
+
+
 def resubmission_body(run: Run) -> dict:
     """The CreateInputModel that would submit ``run`` again, its model resolved afresh (copy-run, rerun)."""
     return {
@@ -195,7 +210,7 @@ def resubmission_body(run: Run) -> dict:
         "containerImage": {"registryId": run.registry_id, "image": run.image, "tag": run.image_tag}
         if run.image else None,
         "dataSetId": run.dataset_id,
-        "parentIds": [p.parent_id for p in run.parents],
+        **parent_fields_of(run),
         "gitModel": {"gitId": run.git_id, "owner": run.git_owner, "repository": run.git_repository,
                      "branch": run.git_branch, "commitId": None} if run.git_id is not None else None,
         "entryPoint": run.entry_point or None,

@@ -670,11 +670,11 @@ def submit(lab, command, **overrides):
 
 
 def wait_for(api, run_id, statuses=("Completed", "Failed", "Killed", "OOMKilled", "Error", "UserCanceled"),
-             timeout=90):
-    """The training's details once its status is one of ``statuses`` (default: ended)."""
+             timeout=90, routes="training"):
+    """The run's details once its status is one of ``statuses`` (default: ended); ``routes``: its kind's API path."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = api.get(f"/training/{run_id}").json()
+        run = api.get(f"/{routes}/{run_id}").json()
         if run["status"] in statuses:
             return run
         time.sleep(0.3)

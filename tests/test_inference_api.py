@@ -8,15 +8,10 @@ and shows the first line of its /kqi/output/value.txt as ``outputValue``.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from conftest import submit, unique, wait_for
 
 pytestmark = pytest.mark.platform
-
-ENDED = ("Completed", "Failed", "Killed", "OOMKilled", "Error", "UserCanceled")
-
 
 def infer(lab, command, **overrides):
     body = {"name": unique("inf")[:30], "dataSetId": lab["dataset"]["id"],
@@ -27,14 +22,8 @@ def infer(lab, command, **overrides):
     return r.json()
 
 
-def wait_inference(api, run_id, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = api.get(f"/inferences/{run_id}").json()
-        if run["status"] in ENDED:
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"inference {run_id} still {run['status']}")
+def wait_inference(api, run_id):
+    return wait_for(api, run_id, routes="inferences")
 
 
 def test_an_inference_runs_with_its_parent_training_and_shows_its_value(platform, lab):

@@ -127,14 +127,14 @@ class Member:
         assert m, r.stdout
         return int(m.group(1))
 
-    def wait(self, run_id, statuses=FINISHED, timeout=90) -> dict:
+    def wait(self, run_id, statuses=FINISHED, timeout=90, routes="training") -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = self.get(f"/training/{run_id}")
+            run = self.get(f"/{routes}/{run_id}")
             if run["status"] in statuses:
                 return run
             time.sleep(0.3)
-        raise AssertionError(f"training {run_id} still {run['status']}: {run}")
+        raise AssertionError(f"{routes} {run_id} still {run['status']}: {run}")
 
     def wait_for_log(self, run_id, text, timeout=30) -> None:
         deadline = time.monotonic() + timeout
@@ -409,9 +409,7 @@ def test_upstream_inference_create_list_get_files_and_delete(member, tmp_path):
     m = re.search(r"created (\d+)", r.stdout)
     assert m, r.stdout
     inference = int(m.group(1))
-    deadline = time.monotonic() + 90
-    while (d := member.get(f"/inferences/{inference}"))["status"] not in FINISHED and time.monotonic() < deadline:
-        time.sleep(0.3)
+    d = member.wait(inference, routes="inferences")
     assert d["status"] == "Completed" and d["outputValue"] == "w", d
     assert [p["id"] for p in d["parents"]] == [parent]
     listed = member("inference", "list").stdout

@@ -4,7 +4,8 @@
   the query and JSON body as sent, answered with the service's status, body
   and ``X-Total-Count`` (server-side paging);
 * ``kqi/{kind}/{id}/log?offset=N`` — the run's log followed live, relayed
-  chunk by chunk until the run ends;
+  chunk by chunk until the run ends (``kind`` is training, inference or
+  preprocessing; the service's path of each is in ``RUN_API_PATHS``);
 * ``kqi/{kind}/{id}/output?path=/a/b`` — one output file, streamed as a download;
 * ``kqi/{kind}/{id}/shell`` — a websocket relayed to the run's shell (terminado's protocol).
 
@@ -26,8 +27,10 @@ from tornado.iostream import StreamClosedError
 
 from kqi_services.client import KqiApiError, KqiClient
 
-#: run kinds whose logs, outputs and shells the panels reach
-RUN_KINDS = r"(training|inference|preprocessing)"
+#: the API path of each run kind whose logs, outputs and shells the panels reach: an inference's
+#: routes are ``/inferences/{id}/…``, a preprocessing history's run's ``/preprocessing/{runId}/…``
+RUN_API_PATHS = {"training": "training", "inference": "inferences", "preprocessing": "preprocessing"}
+RUN_KINDS = "(" + "|".join(RUN_API_PATHS) + ")"
 CHUNK = 256 * 1024
 #: response headers of the service passed on to the panels
 PASSED_HEADERS = ("X-Total-Count", "X-Log-Offset", "X-Run-Status")
@@ -84,6 +87,11 @@ def api_path(path: str) -> str:
     if any(part in (".", "..") for part in path.split("/")) or "\\" in path:
         raise KqiError(400, "Invalid API path")
     return "/" + quote(path.lstrip("/"), safe="/:@-._~!$&'()*+,;=")
+
+
+def run_api_path(kind: str, run_id: str, route: str) -> str:
+    """The service's path of a run's route: ``run_api_path("inference", "3", "log")`` is ``/inferences/3/log``."""
+    return f"/{RUN_API_PATHS[kind]}/{run_id}/{route}"
 
 
 def error_of(response) -> KqiError:
@@ -206,7 +214,7 @@ class RunLogHandler(StreamingHandler):
         if not (offset.isascii() and offset.isdigit()):
             raise KqiError(400, "offset must be a non-negative integer")
         follow = self.get_query_argument("follow", "true").lower() in ("true", "1")
-        response = await self.api_request("GET", f"/{kind}/{run_id}/log",
+        response = await self.api_request("GET", run_api_path(kind, run_id, "log"),
                                           params={"offset": offset, "follow": "true" if follow else "false"},
                                           stream=True)
         await self.relay(response, {
@@ -224,7 +232,7 @@ class RunOutputHandler(StreamingHandler):
         folder, name = posixpath.split(path)
         if not name:
             raise KqiError(400, "path must name a file")
-        listing = await self.api_request("GET", f"/{kind}/{run_id}/container-files",
+        listing = await self.api_request("GET", run_api_path(kind, run_id, "container-files"),
                                          params={"path": folder, "withUrl": "true"})
         entry = next((f for f in listing.get("files", []) if f.get("fileName") == name), None)
         if entry is None or not entry.get("url"):
@@ -248,7 +256,7 @@ class RunShellHandler(KqiHandlerMixin, websocket.WebSocketHandler, JupyterHandle
         if self.current_user is None:
             raise web.HTTPError(403)
         client = self.kqi_client
-        url = "ws" + client.url(f"/{kind}/{run_id}/shell")[len("http"):]
+        url = "ws" + client.url(run_api_path(kind, run_id, "shell"))[len("http"):]
         request = websocket.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {client.token}"})
         try:
             self.upstream = await websocket.websocket_connect(request, on_message_callback=self.on_upstream)

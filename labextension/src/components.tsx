@@ -74,8 +74,11 @@ export interface IVirtualListProps<T> {
   version: string;
   renderRow: (item: T) => React.ReactNode;
   rowKey: (item: T) => string | number;
-  onSelect?: (item: T) => void;
+  /** A row was clicked; `additive` when with Ctrl, ⌘ or Shift (to mark several). */
+  onSelect?: (item: T, additive: boolean) => void;
   selected?: string | number | null;
+  /** Rows shown as marked besides the selected one. */
+  marked?: (string | number)[];
   onError: (e: unknown) => void;
   /** Drag source: what dragging a row carries. */
   dragData?: (item: T) => string;
@@ -159,9 +162,13 @@ export function VirtualList<T>(props: IVirtualListProps<T>): JSX.Element {
     rows.push(
       <div
         key={key}
-        className={'kqi-row' + (props.selected === key ? ' kqi-selected' : '')}
+        className={
+          'kqi-row' +
+          (props.selected === key ? ' kqi-selected' : '') +
+          (props.marked?.includes(key) ? ' kqi-marked' : '')
+        }
         style={{ top: i * rowHeight, height: rowHeight }}
-        onClick={() => props.onSelect?.(item)}
+        onClick={e => props.onSelect?.(item, e.ctrlKey || e.metaKey || e.shiftKey)}
         draggable={!!props.dragData}
         onDragStart={e => {
           if (props.dragData) {

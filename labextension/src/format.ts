@@ -112,3 +112,18 @@ export function stripAnsi(text: string): string {
 export function appendTail(text: string, more: string, max: number): string {
   return (text + more).slice(-max);
 }
+
+/** The definition's line about what a platform run still needs; '' when it may run. */
+export function missingLabel(missing: string[] | null | undefined): string {
+  return missing?.length ? `to run on the platform this still needs: ${missing.join(', ')}` : '';
+}
+
+/** A queued run's place as the lists show it ("#2 in queue"); '' when it is not queued. */
+export function queueLabel(position: number | null | undefined): string {
+  return position === null || position === undefined ? '' : `#${position} in queue`;
+}
+
+/** An optional resource: its value, or "(default)" when the definition leaves it blank. */
+export function optionalResource(value: number | null | undefined): string {
+  return value === null || value === undefined ? '(default)' : String(value);
+}

@@ -2,7 +2,7 @@
  * What the panels' forms send: their fields (strings, as typed) to the API's
  * request bodies and back. Pure functions, unit-tested on their own.
  */
-import { INotebookDetails, ITrainingDetails } from './types';
+import { IInferenceDetails, INotebookDetails, IPreprocessingDetails, ITrainingDetails } from './types';
 
 /** A JSON request's init: its method and, if any, its body. */
 export function jsonBody(method: string, body?: unknown): RequestInit {
@@ -17,10 +17,15 @@ export function splitList(text: string): string[] {
     .filter(Boolean);
 }
 
-/** The New training form's fields, as typed (strings, but for the zip checkbox). */
-export interface ITrainingForm {
+/**
+ * The run form of trainings and inferences: its fields, as typed (strings,
+ * but for the zip checkbox). `parentIds` are trainings, `inferenceIds`
+ * parent inferences (an inference's only), both comma separated.
+ */
+export interface IRunForm {
   name: string;
   parentIds: string;
+  inferenceIds: string;
   dataSetId: string;
   registryId: string;
   image: string;
@@ -40,10 +45,11 @@ export interface ITrainingForm {
   memo: string;
 }
 
-/** A blank New training form. */
-export const EMPTY_TRAINING_FORM: ITrainingForm = {
+/** A blank run form. */
+export const EMPTY_RUN_FORM: IRunForm = {
   name: '',
   parentIds: '',
+  inferenceIds: '',
   dataSetId: '',
   registryId: '',
   image: '',
@@ -64,14 +70,15 @@ export const EMPTY_TRAINING_FORM: ITrainingForm = {
 };
 
 /**
- * The form prefilled from an existing training ("copy from"): its fields, but
- * the commit is left blank.
+ * The form prefilled from an existing training or inference ("copy from"):
+ * its fields, but the commit is left blank.
  */
-export function trainingFormOf(t: ITrainingDetails): ITrainingForm {
+export function runFormOf(t: ITrainingDetails | IInferenceDetails): IRunForm {
   return {
-    ...EMPTY_TRAINING_FORM,
+    ...EMPTY_RUN_FORM,
     name: t.name,
     parentIds: (t.parents ?? []).map(p => p.id).join(','),
+    inferenceIds: ('parentInferences' in t ? (t.parentInferences ?? []) : []).map(p => p.id).join(','),
     dataSetId: t.dataSet ? String(t.dataSet.id) : '',
     registryId: t.containerImage?.registryId ? String(t.containerImage.registryId) : '',
     image: t.containerImage?.image ?? '',
@@ -92,21 +99,65 @@ export function trainingFormOf(t: ITrainingDetails): ITrainingForm {
 }
 
 /**
- * The `POST /training/run` body of the form: numbers parsed (a blank one is
- * null), text trimmed, parent IDs split on commas, one `KEY=value` option a line.
+ * The inference form a training's "Run inference" opens: the training is its
+ * parent, and its image, model, dataset, resources and command are the defaults.
  */
-export function trainingBodyOf(f: ITrainingForm): Record<string, unknown> {
-  const num = (s: string) => (s.trim() === '' ? null : Number(s));
+export function inferenceFormOf(t: ITrainingDetails): IRunForm {
+  const copied = runFormOf(t);
+  return {
+    ...EMPTY_RUN_FORM,
+    name: t.name,
+    parentIds: String(t.id),
+    dataSetId: copied.dataSetId,
+    registryId: copied.registryId,
+    image: copied.image,
+    tag: copied.tag,
+    gitId: copied.gitId,
+    owner: copied.owner,
+    repository: copied.repository,
+    branch: copied.branch,
+    commitId: t.gitModel?.commitId ?? '',
+    entryPoint: copied.entryPoint,
+    cpu: copied.cpu,
+    memory: copied.memory,
+    gpu: copied.gpu
+  };
+}
+
+/** A blank number field is null, any other its number. */
+function numberOrNull(text: string): number | null {
+  return text.trim() === '' ? null : Number(text);
+}
+
+/** `KEY=value` lines as environment options: blank lines and lines without a key are left out. */
+export function optionsOf(text: string): Record<string, string> {
   const options: Record<string, string> = {};
-  for (const line of f.options.split('\n')) {
+  for (const line of text.split('\n')) {
     const at = line.indexOf('=');
     if (line.trim() && at > 0) {
       options[line.slice(0, at).trim()] = line.slice(at + 1);
     }
   }
+  return options;
+}
+
+/** Comma-separated IDs as numbers. */
+function idsOf(text: string): number[] {
+  return splitList(text).map(Number);
+}
+
+/**
+ * The `POST /training/run` (or `/inferences/run`) body of the form: numbers
+ * parsed (a blank one is null), text trimmed, parent IDs split on commas, one
+ * `KEY=value` option a line; an inference's adds its parent inferences.
+ */
+export function runBodyOf(kind: 'training' | 'inference', f: IRunForm): Record<string, unknown> {
+  const num = numberOrNull;
+  const options = optionsOf(f.options);
   return {
     name: f.name.trim(),
-    parentIds: splitList(f.parentIds).map(Number),
+    parentIds: idsOf(f.parentIds),
+    ...(kind === 'inference' ? { inferenceIds: idsOf(f.inferenceIds) } : {}),
     dataSetId: num(f.dataSetId),
     containerImage: { registryId: num(f.registryId), image: f.image.trim(), tag: f.tag.trim() },
     gitModel: {
@@ -202,6 +253,125 @@ export function notebookRerunBody(f: IRerunForm): Record<string, unknown> {
     gpu: Number(f.gpu),
     expiresIn: lifetimeSeconds(f.hours),
     dataSetId: f.dataSetId ? Number(f.dataSetId) : null,
+    partition: f.partition.trim() || null
+  };
+}
+
+/** The preprocessing define/edit form's fields, as typed; all but the name may stay blank. */
+export interface IPreprocessingForm {
+  name: string;
+  entryPoint: string;
+  registryId: string;
+  image: string;
+  tag: string;
+  gitId: string;
+  owner: string;
+  repository: string;
+  branch: string;
+  commitId: string;
+  cpu: string;
+  memory: string;
+  gpu: string;
+  memo: string;
+}
+
+/** A blank define form. */
+export const EMPTY_PREPROCESSING_FORM: IPreprocessingForm = {
+  name: '',
+  entryPoint: '',
+  registryId: '',
+  image: '',
+  tag: '',
+  gitId: '',
+  owner: '',
+  repository: '',
+  branch: '',
+  commitId: '',
+  cpu: '',
+  memory: '',
+  gpu: '',
+  memo: ''
+};
+
+/** The edit form of a preprocessing: its fields as they are. */
+export function preprocessingFormOf(p: IPreprocessingDetails): IPreprocessingForm {
+  const text = (v: string | number | null | undefined) => (v === null || v === undefined ? '' : String(v));
+  return {
+    name: p.name,
+    entryPoint: text(p.entryPoint),
+    registryId: text(p.containerImage?.registryId),
+    image: text(p.containerImage?.image),
+    tag: text(p.containerImage?.tag),
+    gitId: text(p.gitModel?.gitId),
+    owner: text(p.gitModel?.owner),
+    repository: text(p.gitModel?.repository),
+    branch: text(p.gitModel?.branch),
+    commitId: text(p.gitModel?.commitId),
+    cpu: text(p.cpu),
+    memory: text(p.memory),
+    gpu: text(p.gpu),
+    memo: text(p.memo)
+  };
+}
+
+/**
+ * The `POST /preprocessings` (and `PUT /{id}`) body of the form: no image typed
+ * means no image, no repository typed no git model, a blank number null.
+ */
+export function preprocessingBodyOf(f: IPreprocessingForm): Record<string, unknown> {
+  return {
+    name: f.name.trim(),
+    entryPoint: f.entryPoint.trim() ? f.entryPoint : null,
+    containerImage: f.image.trim()
+      ? { registryId: numberOrNull(f.registryId), image: f.image.trim(), tag: f.tag.trim() }
+      : null,
+    gitModel: f.repository.trim()
+      ? {
+          gitId: numberOrNull(f.gitId),
+          owner: f.owner.trim(),
+          repository: f.repository.trim(),
+          branch: f.branch.trim() || null,
+          commitId: f.commitId.trim() || null
+        }
+      : null,
+    memo: f.memo,
+    cpu: numberOrNull(f.cpu),
+    memory: numberOrNull(f.memory),
+    gpu: numberOrNull(f.gpu)
+  };
+}
+
+/** The `PATCH /preprocessings/{id}` body: what a preprocessing with histories may still change. */
+export function preprocessingPatchOf(f: IPreprocessingForm): Record<string, unknown> {
+  const body = preprocessingBodyOf(f);
+  return { name: body.name, memo: body.memo, cpu: body.cpu, memory: body.memory, gpu: body.gpu };
+}
+
+/** The run form of a preprocessing: resources (blank: the definition's), environment, partition. */
+export interface IPreprocessingRunForm {
+  cpu: string;
+  memory: string;
+  gpu: string;
+  options: string;
+  partition: string;
+}
+
+export const EMPTY_PREPROCESSING_RUN_FORM: IPreprocessingRunForm = {
+  cpu: '',
+  memory: '',
+  gpu: '',
+  options: '',
+  partition: ''
+};
+
+/** The `POST /preprocessings/{id}/run` body: one history per data of `dataIds`. */
+export function preprocessingRunBody(dataIds: number[], f: IPreprocessingRunForm): Record<string, unknown> {
+  return {
+    dataIds,
+    options: optionsOf(f.options),
+    cpu: numberOrNull(f.cpu),
+    memory: numberOrNull(f.memory),
+    gpu: numberOrNull(f.gpu),
     partition: f.partition.trim() || null
   };
 }

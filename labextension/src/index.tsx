@@ -1,7 +1,9 @@
 /**
- * KQI Hub panels for JupyterLab: Data, Datasets, Trainings and Notebooks in
- * the left sidebar, each with the tenant switcher; a run's shell opens in
- * the main area. Everything goes through the server extension under `kqi/`.
+ * KQI Hub panels for JupyterLab: Data, Datasets, Preprocessing, Trainings,
+ * Inference and Notebooks in the left sidebar, each with the tenant
+ * switcher; a run's shell opens in the main area, and a panel asked to show
+ * something by another (`KqiModel.open`) comes forward. Everything goes
+ * through the server extension under `kqi/`.
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget, ReactWidget } from '@jupyterlab/apputils';
@@ -11,9 +13,13 @@ import * as React from 'react';
 import { KqiModel } from './model';
 import { DataPanel } from './panels/data';
 import { DatasetsPanel } from './panels/datasets';
+import { InferencePanel } from './panels/inference';
 import { NotebooksPanel } from './panels/notebooks';
+import { PreprocessingPanel } from './panels/preprocessing';
+import { IRunActions } from './panels/runs';
 import { ShellView } from './panels/runview';
-import { IRunActions, TrainingsPanel } from './panels/trainings';
+import { TrainingsPanel } from './panels/trainings';
+import { RunKind } from './urls';
 
 function icon(name: string, letter: string): LabIcon {
   return new LabIcon({
@@ -36,7 +42,7 @@ function panel(id: string, label: string, letter: string, rank: number, body: JS
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'kqi-hub:panels',
-  description: 'KQI Hub panels: data, datasets, trainings, notebooks and the tenant switcher',
+  description: 'KQI Hub panels: data, datasets, preprocessing, trainings, inference, notebooks and the tenant switcher',
   autoStart: true,
   optional: [ILabShell],
   activate: (app: JupyterFrontEnd) => {
@@ -45,7 +51,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openUrl: (url: string) => {
         window.open(url, '_blank', 'noopener');
       },
-      openShell: (kind: string, id: number) => {
+      openShell: (kind: RunKind, id: number) => {
         const content = ReactWidget.create(<ShellView kind={kind} id={id} />);
         const widget = new MainAreaWidget({ content });
         widget.id = `kqi-shell-${kind}-${id}-${Date.now()}`;
@@ -57,8 +63,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     panel('data', 'Data', 'D', 600, <DataPanel model={model} />, app);
     panel('datasets', 'Datasets', 'S', 601, <DatasetsPanel model={model} />, app);
-    panel('trainings', 'Trainings', 'T', 602, <TrainingsPanel model={model} actions={actions} />, app);
-    panel('notebooks', 'Notebooks', 'N', 603, <NotebooksPanel model={model} openUrl={actions.openUrl} />, app);
+    panel('preprocessing', 'Preprocessing', 'P', 602, <PreprocessingPanel model={model} />, app);
+    panel('trainings', 'Trainings', 'T', 603, <TrainingsPanel model={model} actions={actions} />, app);
+    panel('inference', 'Inference', 'I', 604, <InferencePanel model={model} actions={actions} />, app);
+    panel('notebooks', 'Notebooks', 'N', 605, <NotebooksPanel model={model} openUrl={actions.openUrl} />, app);
+    model.openRequested.connect((_, request) => app.shell.activateById(`kqi-${request.panel}`));
   }
 };
 

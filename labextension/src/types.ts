@@ -158,3 +158,99 @@ export interface IUploadTicket {
   fileName: string;
   storedPath: string;
 }
+
+/** An inference's list row (`GET /inferences`): a training's, plus the value its run wrote. */
+export interface IInference extends ITraining {
+  /** The first line of its /kqi/output/value.txt; null without one. */
+  outputValue?: string | null;
+}
+
+/** An inference's details (`GET /inferences/{id}`): `parents` are trainings, `parentInferences` inferences. */
+export interface IInferenceDetails extends ITrainingDetails {
+  outputValue?: string | null;
+  parentInferences?: IInference[];
+}
+
+/** Which run made a data (`producedBy` of `GET /data/{id}`): a preprocessing's history. */
+export interface IProducedBy {
+  runId: number;
+  preprocessId: number;
+  preprocessName: string;
+  dataId: number;
+}
+
+/** A data's details (`GET /data/{id}`). */
+export interface IDataDetails extends IData {
+  producedBy?: IProducedBy | null;
+}
+
+/** A preprocessing definition's list row (`GET /preprocessings`). */
+export interface IPreprocessing extends IRef {
+  memo?: string;
+  cpu?: number | null;
+  memory?: number | null;
+  gpu?: number | null;
+  createdAt?: string;
+  createdBy?: string;
+}
+
+/** A preprocessing's details (`GET /preprocessings/{id}`). */
+export interface IPreprocessingDetails extends IPreprocessing {
+  entryPoint?: string | null;
+  containerImage?: IContainerImage | null;
+  gitModel?: IGitModel | null;
+  /** It has histories: only name, memo and resources may change. */
+  isLocked?: boolean;
+  /** What a run on the platform still needs (field names); [] when it may run. */
+  missingForRun?: string[];
+}
+
+/** One run of a preprocessing on one data (`GET /preprocessings/{id}/histories`). */
+export interface IHistory {
+  key?: string;
+  status: string;
+  statusType?: string;
+  createdAt?: string;
+  dataId: number;
+  dataName?: string;
+  preprocessId: number;
+  preprocessName?: string;
+  /** The run behind it (its log, files, halt); null for a history made by the external flow. */
+  runId?: number | null;
+  phase?: string;
+  conditionNote?: string | null;
+  queuePosition?: number | null;
+  startedAt?: string | null;
+  completedAt?: string | null;
+  outputDataIds?: number[];
+  cpu?: number | null;
+  memory?: number | null;
+  gpu?: number | null;
+  partition?: string | null;
+}
+
+/** The kinds of lineage nodes. */
+export type LineageType = 'data' | 'dataset' | 'training' | 'inference' | 'notebook' | 'preprocessing';
+
+/** A node of a lineage graph: `key` is `type:id`. */
+export interface ILineageNode {
+  key: string;
+  type: LineageType;
+  id: number;
+  name: string;
+  status?: string | null;
+}
+
+/** An edge of a lineage graph: `from` was used for, or made, `to`. */
+export interface ILineageEdge {
+  from: string;
+  to: string;
+  relation: string;
+}
+
+/** What `GET /lineage?type=&id=&depth=` answers. */
+export interface ILineage {
+  root: string;
+  nodes: ILineageNode[];
+  edges: ILineageEdge[];
+}

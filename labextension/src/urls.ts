@@ -32,3 +32,21 @@ export function apiPath(path: string): string {
 export function parentDir(path: string): string | null {
   return path === '/' ? null : path.replace(/\/[^/]*$/, '') || '/';
 }
+
+/** The kinds of job runs whose logs, outputs and shells the server extension relays (`kqi/{kind}/{id}/…`). */
+export type RunKind = 'training' | 'inference' | 'preprocessing';
+
+/**
+ * The API path of each kind's runs (`/api/v2/{path}/{id}/…`): inference's
+ * routes are `inferences/…`; the server extension maps `kqi/{kind}/…` the same way.
+ */
+export const RUN_API_PATH: Record<RunKind, string> = {
+  training: 'training',
+  inference: 'inferences',
+  preprocessing: 'preprocessing'
+};
+
+/** The API path of one run, or of one of its routes: `runPath('inference', 3, 'halt')` → `inferences/3/halt`. */
+export function runPath(kind: RunKind, id: number, route?: string): string {
+  return `${RUN_API_PATH[kind]}/${id}` + (route ? `/${route}` : '');
+}

@@ -9,7 +9,10 @@ import {
   lifetimeLabel,
   lifetimeOk,
   lockedLabel,
+  missingLabel,
+  optionalResource,
   percent,
+  queueLabel,
   statusLabel,
   refLabel,
   remaining,
@@ -175,5 +178,31 @@ describe('statusLabel', () => {
     expect(statusLabel('Running', 'running')).toBe('Running');
     expect(statusLabel('Completed', 'ended')).toBe('Completed');
     expect(statusLabel('Pending')).toBe('Pending');
+  });
+});
+
+describe('missingLabel', () => {
+  it('says what a platform run still needs, nothing when it may run', () => {
+    expect(missingLabel(['entryPoint', 'containerImage'])).toBe(
+      'to run on the platform this still needs: entryPoint, containerImage'
+    );
+    expect(missingLabel([])).toBe('');
+    expect(missingLabel(undefined)).toBe('');
+  });
+});
+
+describe('queueLabel', () => {
+  it("is a queued run's place, nothing for one not queued", () => {
+    expect(queueLabel(1)).toBe('#1 in queue');
+    expect(queueLabel(null)).toBe('');
+    expect(queueLabel(undefined)).toBe('');
+  });
+});
+
+describe('optionalResource', () => {
+  it('is the value, or the default when blank', () => {
+    expect(optionalResource(0)).toBe('0');
+    expect(optionalResource(4)).toBe('4');
+    expect(optionalResource(null)).toBe('(default)');
   });
 });

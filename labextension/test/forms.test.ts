@@ -1,16 +1,24 @@
 import {
   EMPTY_NOTEBOOK_FORM,
-  EMPTY_TRAINING_FORM,
+  EMPTY_PREPROCESSING_FORM,
+  EMPTY_PREPROCESSING_RUN_FORM,
+  EMPTY_RUN_FORM,
+  inferenceFormOf,
   jsonBody,
   lifetimeSeconds,
   notebookRerunBody,
   notebookRunBody,
+  optionsOf,
+  preprocessingBodyOf,
+  preprocessingFormOf,
+  preprocessingPatchOf,
+  preprocessingRunBody,
   rerunFormOf,
-  splitList,
-  trainingBodyOf,
-  trainingFormOf
+  runBodyOf,
+  runFormOf,
+  splitList
 } from '../src/forms';
-import { INotebookDetails, ITrainingDetails } from '../src/types';
+import { IInferenceDetails, INotebookDetails, IPreprocessingDetails, ITrainingDetails } from '../src/types';
 
 describe('jsonBody', () => {
   it('is the method alone without a body', () => {
@@ -53,11 +61,12 @@ const training: ITrainingDetails = {
   ]
 };
 
-describe('the training form', () => {
+describe('the run form', () => {
   it('is prefilled from a training, leaving the commit blank', () => {
-    expect(trainingFormOf(training)).toEqual({
+    expect(runFormOf(training)).toEqual({
       name: 'resnet',
       parentIds: '4,5',
+      inferenceIds: '',
       dataSetId: '3',
       registryId: '2',
       image: 'python',
@@ -79,8 +88,8 @@ describe('the training form', () => {
   });
 
   it('sends numbers, trimmed text and options by line', () => {
-    const body = trainingBodyOf({
-      ...EMPTY_TRAINING_FORM,
+    const body = runBodyOf('training', {
+      ...EMPTY_RUN_FORM,
       name: ' resnet ',
       parentIds: '4, 5,',
       dataSetId: '3',
@@ -110,6 +119,126 @@ describe('the training form', () => {
       partition: null,
       memo: ''
     });
+  });
+
+  it('copies an inference with its parent inferences', () => {
+    const inference: IInferenceDetails = {
+      ...training,
+      id: 9,
+      outputValue: '0.9',
+      parentInferences: [{ id: 8, name: 'first', status: 'Completed' }]
+    };
+    expect(runFormOf(inference)).toMatchObject({ parentIds: '4,5', inferenceIds: '8' });
+  });
+
+  it("sends an inference's parent inferences, a training's never", () => {
+    const form = { ...EMPTY_RUN_FORM, parentIds: '4', inferenceIds: '8, 9' };
+    expect(runBodyOf('inference', form)).toMatchObject({ parentIds: [4], inferenceIds: [8, 9] });
+    expect(runBodyOf('training', form)).not.toHaveProperty('inferenceIds');
+  });
+
+  it("opens an inference of a training with the training as parent and the training's settings", () => {
+    expect(inferenceFormOf(training)).toEqual({
+      ...EMPTY_RUN_FORM,
+      name: 'resnet',
+      parentIds: '7',
+      dataSetId: '3',
+      registryId: '2',
+      image: 'python',
+      tag: '3.11',
+      gitId: '1',
+      owner: 'kqi',
+      repository: 'demo',
+      branch: 'main',
+      commitId: 'abc123',
+      entryPoint: 'python train.py',
+      cpu: '2',
+      memory: '4',
+      gpu: '1'
+    });
+  });
+});
+
+describe('optionsOf', () => {
+  it('keeps KEY=value lines, the value as typed', () => {
+    expect(optionsOf('A=1\n\n=x\nnone\n B = c=d')).toEqual({ A: '1', B: ' c=d' });
+    expect(optionsOf('')).toEqual({});
+  });
+});
+
+const preprocessing: IPreprocessingDetails = {
+  id: 5,
+  name: 'resize',
+  memo: 'to 64px',
+  entryPoint: 'python resize.py',
+  containerImage: { registryId: 2, image: 'python', tag: '3.11' },
+  gitModel: { gitId: 1, owner: 'kqi', repository: 'prep', branch: null, commitId: null },
+  cpu: 2,
+  memory: null,
+  gpu: 0,
+  isLocked: false,
+  missingForRun: []
+};
+
+describe('the preprocessing forms', () => {
+  it('define with the name alone: the rest null', () => {
+    expect(preprocessingBodyOf({ ...EMPTY_PREPROCESSING_FORM, name: ' resize ' })).toEqual({
+      name: 'resize',
+      entryPoint: null,
+      containerImage: null,
+      gitModel: null,
+      memo: '',
+      cpu: null,
+      memory: null,
+      gpu: null
+    });
+  });
+
+  it('round-trip a definition through the edit form', () => {
+    const form = preprocessingFormOf(preprocessing);
+    expect(form).toEqual({
+      name: 'resize',
+      entryPoint: 'python resize.py',
+      registryId: '2',
+      image: 'python',
+      tag: '3.11',
+      gitId: '1',
+      owner: 'kqi',
+      repository: 'prep',
+      branch: '',
+      commitId: '',
+      cpu: '2',
+      memory: '',
+      gpu: '0',
+      memo: 'to 64px'
+    });
+    expect(preprocessingBodyOf(form)).toEqual({
+      name: 'resize',
+      entryPoint: 'python resize.py',
+      containerImage: { registryId: 2, image: 'python', tag: '3.11' },
+      gitModel: { gitId: 1, owner: 'kqi', repository: 'prep', branch: null, commitId: null },
+      memo: 'to 64px',
+      cpu: 2,
+      memory: null,
+      gpu: 0
+    });
+    expect(preprocessingFormOf({ id: 6, name: 'bare' })).toEqual({ ...EMPTY_PREPROCESSING_FORM, name: 'bare' });
+  });
+
+  it('patch only what a definition with histories may change', () => {
+    expect(preprocessingPatchOf({ ...preprocessingFormOf(preprocessing), name: 'resize2', image: 'other' })).toEqual({
+      name: 'resize2',
+      memo: 'to 64px',
+      cpu: 2,
+      memory: null,
+      gpu: 0
+    });
+  });
+
+  it('run on several data, blank resources left to the definition', () => {
+    expect(
+      preprocessingRunBody([3, 4], { ...EMPTY_PREPROCESSING_RUN_FORM, gpu: '1', options: 'K=v', partition: ' ' })
+    ).toEqual({ dataIds: [3, 4], options: { K: 'v' }, cpu: null, memory: null, gpu: 1, partition: null });
   });
 });
 

@@ -60,4 +60,19 @@ describe('KqiModel', () => {
     await expect(model.load()).resolves.toEqual(account(prod));
     expect(request).toHaveBeenCalledTimes(3);
   });
+
+  it('keeps a request to a panel until that panel takes it, once', () => {
+    const model = new KqiModel();
+    const asked: string[] = [];
+    model.openRequested.connect((_, r) => asked.push(r.panel));
+    model.open({ panel: 'inference', seed: { parentIds: '7' } });
+    model.open({ panel: 'data', show: 3 });
+    model.open({ panel: 'data', show: 4 });
+    expect(asked).toEqual(['inference', 'data', 'data']);
+    // a panel rendered later still gets its request; the latest one wins
+    expect(model.take('data')).toEqual({ panel: 'data', show: 4 });
+    expect(model.take('data')).toBeNull();
+    expect(model.take('inference')).toEqual({ panel: 'inference', seed: { parentIds: '7' } });
+    expect(model.take('trainings')).toBeNull();
+  });
 });

@@ -43,10 +43,13 @@ const pageOf = (items: IRun[]): Promise<IPage<unknown>> => Promise.resolve({ ite
 let context: IDetailsContext | null = null;
 let form: INewFormProps<IRun> | null = null;
 
-function Panel(props: { model: KqiModel; hideWhileCreating?: boolean }): JSX.Element {
+let markedItems: IRun[] = [];
+
+function Panel(props: { model: KqiModel; hideWhileCreating?: boolean; name?: string; marking?: boolean }): JSX.Element {
   return (
     <ResourcePanel<IRun>
       model={props.model}
+      name={props.name}
       className="kqi-test-panel"
       title="Trainings"
       newLabel="New training"
@@ -68,6 +71,14 @@ function Panel(props: { model: KqiModel; hideWhileCreating?: boolean }): JSX.Ele
         context = c;
         return <div className="test-details">Details of {r.id}</div>;
       }}
+      renderMarked={
+        props.marking
+          ? items => {
+              markedItems = items;
+              return <button className="test-marked-action">Act on {items.map(i => i.id).join(',')}</button>;
+            }
+          : undefined
+      }
     />
   );
 }
@@ -85,6 +96,7 @@ beforeEach(() => {
   page.mockReset().mockImplementation(() => pageOf(ROWS));
   context = null;
   form = null;
+  markedItems = [];
 });
 
 describe('ResourcePanel', () => {
@@ -180,5 +192,48 @@ describe('ResourcePanel', () => {
     expect(container.querySelector('.test-details')).toBeNull();
     expect(rowTexts(container)).toEqual([]);
     expect(container.querySelector<HTMLSelectElement>('.kqi-tenant-select')!.value).toBe('2');
+  });
+
+  it('answers open requests: a seed opens the New form with it, a show selects the one fetched', async () => {
+    const model = new KqiModel();
+    // asked before the panel was ever rendered
+    model.open({ panel: 'trainings', seed: { parentIds: '7' } });
+    const { container } = render(<Panel model={model} name="trainings" />);
+    await screen.findByText('2 items');
+    expect(container.querySelector('.test-new-form')).not.toBeNull();
+    expect(form!.seed).toEqual({ parentIds: '7' });
+
+    api.mockResolvedValueOnce({ id: 42, name: 'far', status: 'Completed' });
+    act(() => model.open({ panel: 'trainings', show: 42 }));
+    await waitFor(() => expect(container.querySelector('.test-details')!.textContent).toBe('Details of 42'));
+    expect(api).toHaveBeenLastCalledWith('training/42');
+    expect(container.querySelector('.test-new-form')).toBeNull();
+
+    // another panel's request is not this one's
+    act(() => model.open({ panel: 'data', show: 1 }));
+    expect(model.take('data')).toEqual({ panel: 'data', show: 1 });
+    // the New button opens a form without a seed
+    fireEvent.click(screen.getByText('New training'));
+    expect(form!.seed).toBeUndefined();
+  });
+
+  it('marks several rows with Ctrl-click and offers the actions on them', async () => {
+    const { container } = render(<Panel model={new KqiModel()} marking />);
+    await screen.findByText('2 items');
+    expect(container.querySelector('.test-marked-action')).toBeNull();
+
+    fireEvent.click(screen.getByText('11 MNIST Running'));
+    expect(container.querySelector('.test-marked-action')!.textContent).toBe('Act on 11');
+    fireEvent.click(screen.getByText('12 CIFAR Completed'), { ctrlKey: true });
+    expect(container.querySelector('.kqi-marked-count')!.textContent).toBe('2 selected');
+    expect(markedItems.map(i => i.id)).toEqual([11, 12]);
+    expect(container.querySelectorAll('.kqi-marked')).toHaveLength(2);
+    // the last clicked shows its details
+    expect(container.querySelector('.test-details')!.textContent).toBe('Details of 12');
+
+    fireEvent.click(screen.getByText('11 MNIST Running'), { metaKey: true });
+    expect(markedItems.map(i => i.id)).toEqual([12]);
+    fireEvent.click(screen.getByText('11 MNIST Running'));
+    expect(markedItems.map(i => i.id)).toEqual([11]);
   });
 });

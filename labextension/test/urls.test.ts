@@ -1,4 +1,4 @@
-import { apiPath, parentDir, queryString } from '../src/urls';
+import { apiPath, parentDir, queryString, RUN_API_PATH, runPath } from '../src/urls';
 
 describe('queryString', () => {
   it('is empty without set values', () => {
@@ -24,5 +24,14 @@ describe('parentDir', () => {
     expect(parentDir('/a/b/c')).toBe('/a/b');
     expect(parentDir('/a')).toBe('/');
     expect(parentDir('/')).toBeNull();
+  });
+});
+
+describe('runPath', () => {
+  it("is each kind's API path: inference's are inferences/…", () => {
+    expect(runPath('training', 3)).toBe('training/3');
+    expect(runPath('inference', 3, 'halt')).toBe('inferences/3/halt');
+    expect(runPath('preprocessing', 9, 'container-files')).toBe('preprocessing/9/container-files');
+    expect(RUN_API_PATH).toEqual({ training: 'training', inference: 'inferences', preprocessing: 'preprocessing' });
   });
 });

@@ -1,18 +1,25 @@
 /**
- * What the resource panels (Data, Datasets, Trainings, Notebooks) share: the
- * tenant switcher, a toolbar with the title, New and Reload, the error
- * banner, the New form, the filters row, the list and the selected row's
- * details. A panel says only what differs: its title, form, filters, rows
- * and details.
+ * What the resource panels (Data, Datasets, Preprocessing, Trainings,
+ * Inference, Notebooks) share: the tenant switcher, a toolbar with the title,
+ * New and Reload, the error banner, the New form, the filters row, the list
+ * (Ctrl/⌘-click marks several rows where the panel has actions on them) and
+ * the selected row's details; and answering other panels' open requests
+ * (show a row, open the New form with a seed). A panel says only what
+ * differs: its title, form, filters, rows and details.
  */
 import * as React from 'react';
 
 import { ErrorBanner, FilterBox, TenantSwitcher, useErrors, VirtualList } from '../components';
-import { requestPage } from '../handler';
-import { KqiModel } from '../model';
+import { requestAPI, requestPage } from '../handler';
+import { IOpenRequest, KqiModel } from '../model';
+import { toggleMarked } from '../selection';
 
-/** What a New form is given: it calls `onCreated` with what it made, which is then selected. */
+/**
+ * What a New form is given: it calls `onCreated` with what it made, which is
+ * then selected. `seed` is what another panel asked the form to start from.
+ */
 export interface INewFormProps<T> {
+  seed?: unknown;
   onCreated: (item: T) => void;
   onCancel: () => void;
   onError: (e: unknown) => void;
@@ -33,6 +40,8 @@ export interface ITextFilter {
 
 export interface IResourcePanelProps<T extends { id: number }> {
   model: KqiModel;
+  /** The panel's name in open requests (`KqiModel.open`), e.g. `data`; the panel shows `{path}/{show}`. */
+  name?: string;
   /** The panel's own class, e.g. `kqi-data-panel`. */
   className: string;
   title: string;
@@ -51,6 +60,8 @@ export interface IResourcePanelProps<T extends { id: number }> {
   renderRow: (item: T) => React.ReactNode;
   dragData?: (item: T) => string;
   renderDetails: (item: T, context: IDetailsContext) => React.ReactNode;
+  /** Actions on the rows marked with Ctrl/⌘/Shift-click (and the selected one), shown under the list. */
+  renderMarked?: (items: T[]) => React.ReactNode;
 }
 
 /** A resource panel: toolbar, New form, filters, list and the selected row's details. */
@@ -61,9 +72,43 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
   const [reload, setReload] = React.useState(0);
   const [selected, setSelected] = React.useState<T | null>(null);
   const [creating, setCreating] = React.useState(false);
+  const [seed, setSeed] = React.useState<{ value: unknown; n: number }>({ value: undefined, n: 0 });
+  const [marked, setMarked] = React.useState<T[]>([]);
+  React.useEffect(() => {
+    if (!props.name) {
+      return;
+    }
+    const answer = (request: IOpenRequest | null) => {
+      if (!request) {
+        return;
+      }
+      if (request.seed !== undefined) {
+        setSeed(old => ({ value: request.seed, n: old.n + 1 }));
+        setCreating(true);
+      }
+      if (request.show !== undefined) {
+        setCreating(false);
+        requestAPI<T>(`${props.path}/${request.show}`).then(item => {
+          setSelected(item);
+          setMarked([item]);
+        }, setError);
+      }
+    };
+    const requested = (model: KqiModel, request: IOpenRequest) => {
+      if (request.panel === props.name) {
+        answer(model.take(request.panel));
+      }
+    };
+    answer(props.model.take(props.name));
+    props.model.openRequested.connect(requested);
+    return () => {
+      props.model.openRequested.disconnect(requested);
+    };
+  }, []);
   React.useEffect(() => {
     const changed = () => {
       setSelected(null);
+      setMarked([]);
       setReload(r => r + 1);
     };
     props.model.tenantChanged.connect(changed);
@@ -84,6 +129,7 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
     refresh,
     close: () => {
       setSelected(null);
+      setMarked([]);
       refresh();
     }
   };
@@ -92,7 +138,13 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
       <TenantSwitcher model={props.model} onError={setError} />
       <div className="kqi-toolbar">
         <h2>{props.title}</h2>
-        <button className="jp-mod-styled kqi-new" onClick={() => setCreating(true)}>
+        <button
+          className="jp-mod-styled kqi-new"
+          onClick={() => {
+            setSeed(old => ({ value: undefined, n: old.n + 1 }));
+            setCreating(true);
+          }}
+        >
           {props.newLabel}
         </button>
         <button className="jp-mod-styled" onClick={refresh}>
@@ -100,18 +152,22 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
         </button>
       </div>
       <ErrorBanner error={error} onClose={clearError} />
-      {creating
-        ? props.renderNew({
+      {creating ? (
+        <React.Fragment key={seed.n}>
+          {props.renderNew({
+            seed: seed.value,
             onError: setError,
             onCancel: () => setCreating(false),
             onCreated: item => {
               setCreating(false);
               clearError();
               setSelected(item);
+              setMarked([item]);
               refresh();
             }
-          })
-        : null}
+          })}
+        </React.Fragment>
+      ) : null}
       {creating && props.hideWhileCreating ? null : (
         <>
           <div className="kqi-filters">
@@ -140,11 +196,27 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
             }}
             rowKey={item => item.id}
             selected={selected?.id ?? null}
-            onSelect={setSelected}
+            marked={props.renderMarked ? marked.map(m => m.id) : undefined}
+            onSelect={(item, additive) => {
+              setSelected(item);
+              setMarked(old => {
+                const ids = toggleMarked(
+                  old.map(m => m.id),
+                  item.id,
+                  additive
+                );
+                return ids.map(id => (id === item.id ? item : old.find(m => m.id === id)!));
+              });
+            }}
             onError={setError}
             dragData={props.dragData}
             renderRow={props.renderRow}
           />
+          {props.renderMarked && marked.length ? (
+            <div className="kqi-marked-actions">
+              <span className="kqi-marked-count">{marked.length} selected</span> {props.renderMarked(marked)}
+            </div>
+          ) : null}
           {selected ? props.renderDetails(selected, context) : null}
         </>
       )}

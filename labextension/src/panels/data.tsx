@@ -1,6 +1,7 @@
 /**
- * The Data panel: list with filters, details with file downloads, upload with
- * progress into new data, delete.
+ * The Data panel: list with filters, details with file downloads, what made
+ * the data and its lineage, upload with progress into new data, delete, and
+ * "Run preprocessing" on the selected data (Ctrl/⌘-click marks several).
  */
 import * as React from 'react';
 
@@ -9,9 +10,17 @@ import { formatSize, percent } from '../format';
 import { splitList } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
-import { IData, IDataFile } from '../types';
+import { IData, IDataDetails, IDataFile } from '../types';
 import { uploadFile } from '../upload';
 import { INewFormProps, ResourcePanel } from './common';
+import { LineageView } from './lineage';
+import { IPreprocessingSeed } from './preprocessing';
+
+/** Opens the Preprocessing panel's run form with these data chosen. */
+function runPreprocessing(model: KqiModel, dataIds: number[]): void {
+  const seed: IPreprocessingSeed = { dataIds };
+  model.open({ panel: 'preprocessing', seed });
+}
 
 interface IPendingFile {
   file: File;
@@ -124,11 +133,19 @@ function NewData(props: INewFormProps<IData>): JSX.Element {
   );
 }
 
-function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: unknown) => void }): JSX.Element {
+function DataDetails(props: {
+  data: IData;
+  model: KqiModel;
+  onDeleted: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [files, setFiles] = React.useState<IDataFile[] | null>(null);
+  const [details, setDetails] = React.useState<IDataDetails | null>(null);
   React.useEffect(() => {
     setFiles(null);
+    setDetails(null);
     requestAPI<IDataFile[]>(`data/${props.data.id}/files`, {}, { withUrl: true }).then(setFiles, props.onError);
+    requestAPI<IDataDetails>(`data/${props.data.id}`).then(setDetails, props.onError);
   }, [props.data.id]);
   const remove = async () => {
     if (!window.confirm(`Delete data ${props.data.id}:${props.data.name}?`)) {
@@ -142,6 +159,7 @@ function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: u
     }
   };
   const d = props.data;
+  const made = details?.producedBy;
   return (
     <div className="kqi-detail-pane">
       <Details
@@ -150,7 +168,20 @@ function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: u
           ['Name', d.name],
           ['Memo', d.memo],
           ['Tags', d.tags.join(', ')],
-          ['Created', `${d.createdAt ?? ''} ${d.createdBy ?? ''}`]
+          ['Created', `${d.createdAt ?? ''} ${d.createdBy ?? ''}`],
+          [
+            'Made by',
+            made ? (
+              <button
+                className="kqi-link kqi-produced-by"
+                onClick={() => props.model.open({ panel: 'preprocessing', show: made.preprocessId })}
+              >
+                preprocessing {made.preprocessId}:{made.preprocessName} on data {made.dataId}
+              </button>
+            ) : (
+              ''
+            )
+          ]
         ]}
       />
       <h4>Files</h4>
@@ -166,10 +197,14 @@ function DataDetails(props: { data: IData; onDeleted: () => void; onError: (e: u
         ))}
       </ul>
       <div className="kqi-buttons">
+        <button className="jp-mod-styled kqi-run-preprocessing" onClick={() => runPreprocessing(props.model, [d.id])}>
+          Run preprocessing
+        </button>
         <button className="jp-mod-styled jp-mod-warn kqi-delete" onClick={remove}>
           Delete
         </button>
       </div>
+      <LineageView type="data" id={d.id} model={props.model} />
     </div>
   );
 }
@@ -178,6 +213,7 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
   return (
     <ResourcePanel<IData>
       model={props.model}
+      name="data"
       className="kqi-data-panel"
       title="Data"
       newLabel="New data"
@@ -194,7 +230,21 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
           <span className="kqi-dim">{d.tags.join(' ')}</span>
         </>
       )}
-      renderDetails={(d, c) => <DataDetails data={d} onError={c.onError} onDeleted={c.close} />}
+      renderDetails={(d, c) => <DataDetails data={d} model={props.model} onError={c.onError} onDeleted={c.close} />}
+      renderMarked={items => (
+        <button
+          className="jp-mod-styled kqi-run-preprocessing-marked"
+          title="Ctrl/⌘-click rows to choose several"
+          onClick={() =>
+            runPreprocessing(
+              props.model,
+              items.map(i => i.id)
+            )
+          }
+        >
+          Run preprocessing
+        </button>
+      )}
     />
   );
 }

@@ -166,6 +166,7 @@ export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
   return (
     <ResourcePanel<IDataset>
       model={props.model}
+      name="datasets"
       className="kqi-datasets-panel"
       title="Datasets"
       newLabel="New dataset"

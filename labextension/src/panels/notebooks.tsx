@@ -338,6 +338,7 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
   return (
     <ResourcePanel<INotebook>
       model={props.model}
+      name="notebooks"
       className="kqi-notebooks-panel"
       title="Notebooks"
       newLabel="New notebook"

@@ -1,6 +1,7 @@
 /**
- * Views of one run shared by the Trainings panel: its live log, its output
- * files, and the shell terminal.
+ * Views of one run shared by the Trainings, Inference and Preprocessing
+ * panels: its live log, its output files, and the shell terminal. Each takes
+ * the run's kind; its API path follows from it (`RUN_API_PATH`).
  */
 import { ServerConnection } from '@jupyterlab/services';
 import { URLExt } from '@jupyterlab/coreutils';
@@ -10,7 +11,7 @@ import { messageOf } from '../errors';
 import { appendTail, closedState, stripAnsi } from '../format';
 import { kqiUrl, requestAPI, requestRaw } from '../handler';
 import { IContainerFiles } from '../types';
-import { parentDir } from '../urls';
+import { parentDir, RunKind, runPath } from '../urls';
 
 /** At most this much of a log stays on screen (its tail). */
 const MAX_LOG_CHARS = 2 * 1024 * 1024;
@@ -19,7 +20,7 @@ const MAX_LOG_CHARS = 2 * 1024 * 1024;
  * The run's stdout+stderr, followed live through `kqi/{kind}/{id}/log`
  * until the run ends; `onEnd` is called then.
  */
-export function LogView(props: { kind: string; id: number; onEnd?: () => void }): JSX.Element {
+export function LogView(props: { kind: RunKind; id: number; onEnd?: () => void }): JSX.Element {
   const [text, setText] = React.useState('');
   const [state, setState] = React.useState('connecting');
   const pre = React.useRef<HTMLPreElement>(null);
@@ -85,7 +86,7 @@ export function LogView(props: { kind: string; id: number; onEnd?: () => void })
 
 /** Browses the run's /kqi/output; files download through `kqi/{kind}/{id}/output`. */
 export function OutputFiles(props: {
-  kind: string;
+  kind: RunKind;
   id: number;
   version: number;
   onError: (e: unknown) => void;
@@ -93,7 +94,7 @@ export function OutputFiles(props: {
   const [path, setPath] = React.useState('/');
   const [listing, setListing] = React.useState<IContainerFiles | null>(null);
   React.useEffect(() => {
-    requestAPI<IContainerFiles>(`${props.kind}/${props.id}/container-files`, {}, { path }).then(setListing, e => {
+    requestAPI<IContainerFiles>(runPath(props.kind, props.id, 'container-files'), {}, { path }).then(setListing, e => {
       setListing({ dirs: [], files: [], exceeded: false });
       props.onError(e);
     });
@@ -143,7 +144,7 @@ export function OutputFiles(props: {
  * A plain-text terminal on the run's shell websocket (terminado's protocol):
  * output appended as text, one input line sent on Enter.
  */
-export function ShellView(props: { kind: string; id: number }): JSX.Element {
+export function ShellView(props: { kind: RunKind; id: number }): JSX.Element {
   const [output, setOutput] = React.useState('');
   const [state, setState] = React.useState('connecting');
   const [line, setLine] = React.useState('');

@@ -9,9 +9,9 @@ It imports nothing from the server side: only ``requests`` and the stdlib.
 
 from .config import config_path, read_config, update_config
 from .errors import KqiApiError, KqiConfigError
-from .resources import FINISHED
+from .resources import FINISHED, Inferences, PreprocessingRuns, Preprocessings, Trainings
 from .session import KqiClient
 from .transfer import PART_SIZE
 
-__all__ = ["FINISHED", "PART_SIZE", "KqiApiError", "KqiClient", "KqiConfigError", "config_path", "read_config",
-           "update_config"]
+__all__ = ["FINISHED", "PART_SIZE", "Inferences", "KqiApiError", "KqiClient", "KqiConfigError", "PreprocessingRuns",
+           "Preprocessings", "Trainings", "config_path", "read_config", "update_config"]

@@ -158,13 +158,16 @@ class Datasets(Resource):
 
 
 class Runs(Resource):
-    """A job kind's API (``/training``); preprocessing and inference would reuse it with another ``kind``."""
+    """The run routes every job kind shares, under ``/{base}``: the kinds differ only in ``base`` and
+    ``attached_type`` (:class:`Trainings`, :class:`Inferences`, :class:`PreprocessingRuns`)."""
 
-    kind = "training"
+    #: the API path segment of the kind's routes (``/training/3``, ``/inferences/3``)
+    base = "training"
+    #: the upload type of files attached to a run of the kind
     attached_type = "TrainingHistoryAttachedFiles"
 
     def path(self, run_id=None, *rest) -> str:
-        return "/".join([f"/{self.kind}"] + ([str(int(run_id))] if run_id is not None else []) + list(rest))
+        return "/".join([f"/{self.base}"] + ([str(int(run_id))] if run_id is not None else []) + list(rest))
 
     def list(self, *, count: int = 1000, id=None, name=None, started_at=None, started_by=None, data_set=None,
              memo=None, status=None, entry_point=None, tags=()) -> list:
@@ -177,7 +180,7 @@ class Runs(Resource):
         return self.client.get(self.path(run_id))
 
     def create(self, body: dict) -> dict:
-        """Submit a run (``POST /{kind}/run``) with a CreateInputModel; the new run's model."""
+        """Submit a run (``POST /{base}/run``) with a CreateInputModel; the new run's model."""
         return self.client.post(self.path() + "/run", body)
 
     def update(self, run_id: int, *, name=None, memo=None, favorite=None, tags=None) -> dict:
@@ -258,7 +261,7 @@ class Runs(Resource):
     def follow_log(self, run_id: int, offset: int = 0):
         """Yield the run's stdout+stderr as text from byte ``offset``, live, until the run has ended.
 
-        Streams ``GET /{kind}/{id}/log?offset=N&follow=true``; when the stream
+        Streams ``GET /{base}/{id}/log?offset=N&follow=true``; when the stream
         breaks off (a proxy or read timeout) it reconnects from where it was,
         and it stops only once the service reports a finished status and
         nothing is left to read. Ask :meth:`get` for that final status.
@@ -297,13 +300,135 @@ class Runs(Resource):
                 on_output(text)
         return self.get(run_id)
 
+
+class Trainings(Runs):
+    base = "training"
+    attached_type = "TrainingHistoryAttachedFiles"
+
     def tensorboard_halt(self, run_id: int) -> None:
         self.client.delete(self.path(run_id, "tensorboard"))
 
 
-class Trainings(Runs):
-    kind = "training"
-    attached_type = "TrainingHistoryAttachedFiles"
+class Inferences(Runs):
+    """``/inferences``: a training's twin; details add ``outputValue`` (the first line of its value.txt)."""
+
+    base = "inferences"
+    attached_type = "InferenceHistoryAttachedFiles"
+
+
+class PreprocessingRuns(Runs):
+    """The run-level routes of a preprocessing history, by its ``runId`` (``/preprocessing/{runId}/log``…)."""
+
+    base = "preprocessing"
+    attached_type = "PreprocessHistoryAttachedFiles"
+
+
+class Preprocessings(Resource):
+    """``/preprocessings``: definitions, and their histories (one per input data; each history is a run).
+
+    A history's run-level routes (its live log, ``/kqi/output``) are those of
+    :attr:`runs`, by the history's ``runId``.
+    """
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.runs = PreprocessingRuns(client)
+
+    def path(self, preprocess_id=None, *rest) -> str:
+        return "/".join(["/preprocessings"] + ([str(int(preprocess_id))] if preprocess_id is not None else [])
+                        + [str(r) for r in rest])
+
+    def list(self, *, count: int = 1000, id=None, name=None, memo=None, created_at=None) -> list:
+        params = {"Id": id, "Name": name, "Memo": memo, "CreatedAt": created_at}
+        return self.client.paged(self.path(), {k: v for k, v in params.items() if v is not None}, count)
+
+    def get(self, preprocess_id: int) -> dict:
+        return self.client.get(self.path(preprocess_id))
+
+    def create(self, body: dict) -> dict:
+        """``{name, entryPoint, containerImage: {registryId, image, tag}, gitModel: {…}, memo, cpu, memory, gpu}``."""
+        return self.client.post(self.path(), body)
+
+    def update(self, preprocess_id: int, body: dict) -> dict:
+        """Replace the definition (refused with 409 once it has histories)."""
+        return self.client.put(self.path(preprocess_id), body)
+
+    def update_meta_info(self, preprocess_id: int, *, name=None, memo=None, cpu=None, memory=None,
+                         gpu=None) -> dict:
+        body = given(name=name, memo=memo, cpu=cpu, memory=memory, gpu=gpu)
+        return self.client.patch(self.path(preprocess_id), body)
+
+    def delete(self, preprocess_id: int) -> None:
+        self.client.delete(self.path(preprocess_id))
+
+    def run(self, preprocess_id: int, data_ids, *, cpu: int, memory: int, gpu: int, partition=None,
+            options=None) -> list:
+        """Run it on each of ``data_ids`` in one request (every history is made, or none); the new histories."""
+        body = given(dataIds=[int(d) for d in data_ids], cpu=cpu, memory=memory, gpu=gpu, partition=partition,
+                     options=dict(options) if options else None)
+        return self.client.post(self.path(preprocess_id, "run"), body)
+
+    def histories(self, preprocess_id: int) -> list:
+        return self.client.get(self.path(preprocess_id, "histories"))
+
+    def history(self, preprocess_id: int, data_id: int) -> dict:
+        return self.client.get(self.path(preprocess_id, "histories", int(data_id)))
+
+    def delete_history(self, preprocess_id: int, data_id: int) -> None:
+        """Delete the history and the data it produced."""
+        self.client.delete(self.path(preprocess_id, "histories", int(data_id)))
+
+    def halt_history(self, preprocess_id: int, data_id: int) -> dict:
+        return self.client.post(self.path(preprocess_id, "histories", int(data_id), "halt"))
+
+    def complete_history(self, preprocess_id: int, data_id: int) -> dict:
+        return self.client.post(self.path(preprocess_id, "histories", int(data_id), "complete"))
+
+    def history_events(self, preprocess_id: int, data_id: int) -> list:
+        return self.client.get(self.path(preprocess_id, "histories", int(data_id), "events"))
+
+    def history_files(self, preprocess_id: int, data_id: int, *, with_url: bool = False) -> list:
+        return self.client.get(self.path(preprocess_id, "histories", int(data_id), "files"),
+                               params={"withUrl": "true" if with_url else None})
+
+    def open_history(self, preprocess_id: int, data_id: int) -> dict:
+        """A history made outside the platform (status ``Opened``), to be filled by :meth:`add_output_data`."""
+        return self.client.post(self.path(preprocess_id, "histories", int(data_id)))
+
+    def add_output_data(self, preprocess_id: int, data_id: int, name: str, paths, *, memo=None, tags=(),
+                        progress_for=None) -> dict:
+        """Upload local files as one output data ``name`` of an opened history; the history."""
+        uploaded = [self.client.upload(p, "Data", progress=_callback(progress_for, os.path.basename(p)))
+                    for p in paths]
+        body = given(name=name, memo=memo, tags=list(tags or ()),
+                     files=[{"fileName": u["fileName"], "storedPath": u["storedPath"]} for u in uploaded])
+        return self.client.post(self.path(preprocess_id, "histories", int(data_id), "data"), body,
+                                timeout=self.client.timeout * 30)
+
+    def build_history(self, preprocess_id: int, data_id: int, source: str, *, memo=None, tags=(),
+                      existing: bool = False, progress_for=None) -> dict:
+        """Record a preprocessing done elsewhere, as the upstream CLI does; the completed history.
+
+        Each directory of ``source`` becomes one output data of that name (its
+        files, found recursively, by their base names). ``existing`` fills a
+        history already opened instead of opening one.
+        """
+        if not existing:
+            self.open_history(preprocess_id, data_id)
+        for entry in sorted(os.listdir(source)):
+            if os.path.isdir(os.path.join(source, entry)):
+                paths = sorted(os.path.join(root, f) for root, _, files in os.walk(os.path.join(source, entry))
+                               for f in files)
+                self.add_output_data(preprocess_id, data_id, entry, paths, memo=memo, tags=tags,
+                                     progress_for=progress_for)
+        return self.complete_history(preprocess_id, data_id)
+
+    def run_id(self, preprocess_id: int, data_id: int) -> int:
+        """The run of a history (for its log and ``/kqi/output``); ValueError for one built elsewhere."""
+        history = self.history(preprocess_id, data_id)
+        if history.get("runId") is None:
+            raise ValueError(f"history {preprocess_id}.{data_id} has no run: it was built outside the platform")
+        return int(history["runId"])
 
 
 class Notebooks(Resource):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from .data import count_option, destination_option
-from .output import emit, id_command, json_option, pp_table, progress_for, show_model, state
+from .output import emit, id_command, json_option, pp_table, progress_for, read_body, show_model, state
 
 BODY_HELP = """{
   "name": @name,
@@ -18,14 +16,6 @@ BODY_HELP = """{
     "testing": [{"id": @dataId}]
   }
 }"""
-
-
-def read_body(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except ValueError as e:
-            raise click.BadParameter(f"{path} is not JSON: {e}", param_hint="'-f' / '--file'") from None
 
 
 @click.group()

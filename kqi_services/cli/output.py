@@ -66,6 +66,18 @@ def id_command(group: click.Group, name: str, action, done: str, doc: str) -> cl
     return command
 
 
+def read_body(path: str) -> dict:
+    """The JSON object of a ``-f/--file`` option; a usage error when the file holds something else."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            body = json.load(f)
+        except ValueError as e:
+            raise click.BadParameter(f"{path} is not JSON: {e}", param_hint="'-f' / '--file'") from None
+    if not isinstance(body, dict):
+        raise click.BadParameter(f"{path} holds no JSON object", param_hint="'-f' / '--file'")
+    return body
+
+
 def files_table(result: list) -> None:
     """The upstream ``list-files`` table."""
     pp_table(["file_id", "file_name"], [[x["fileId"], x["fileName"]] for x in result])

@@ -13,6 +13,7 @@ from . import (
     datasets,
     endpoints,
     notebooks,
+    preprocessings,
     roles,
     runs,
     shell,
@@ -26,6 +27,6 @@ from . import (
 )
 
 default_handlers = []
-for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, notebooks,
+for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, preprocessings, notebooks,
                 spawner, shell, tensorboard, version, browser):
     default_handlers.extend(_module.default_handlers)

@@ -19,6 +19,7 @@ from .orm import (
     GitEndpoint,
     Membership,
     Node,
+    Preprocessing,
     RegistryEndpoint,
     Role,
     Run,
@@ -248,6 +249,8 @@ def data_model(data: Data) -> dict:
         "parentDataId": data.parent_data_id,
         "parentDataName": None,
         "tags": sorted(t.tag for t in data.tags),
+        # added: the preprocessing history (a run id) that made it; GET /api/v2/lineage tells the rest
+        "producedByRunId": data.produced_by_run_id,
     }
 
 
@@ -385,4 +388,64 @@ def notebook_details_model(details: dict, run: Run, hub_base_url: str, user_name
         "serverName": run.server_name,
         "url": notebook_lab_url(hub_base_url, user_name, run),
     })
+    return model
+
+
+# preprocessing ----------------------------------------------------------------------------------------
+
+
+def preprocessing_model(pre: Preprocessing) -> dict:
+    """A definition in the lists (IndexOutputModel)."""
+    return {**audit_model(pre), "id": pre.id, "name": pre.name, "memo": pre.memo, "cpu": pre.cpu,
+            "memory": pre.memory, "gpu": pre.gpu}
+
+
+def preprocessing_details_model(db, pre: Preprocessing, has_histories: bool, missing_for_run: list[str]) -> dict:
+    """DetailsOutputModel; added: ``missingForRun`` (what a run on the platform still needs; [] = runnable)."""
+    git = db.get(GitEndpoint, pre.git_id) if pre.git_id else None
+    registry = db.get(RegistryEndpoint, pre.registry_id) if pre.registry_id else None
+    return {
+        **preprocessing_model(pre),
+        "entryPoint": pre.entry_point,
+        "gitModel": {"gitId": pre.git_id, "owner": pre.git_owner, "repository": pre.git_repository,
+                     "branch": pre.git_branch, "commitId": pre.git_commit,
+                     "url": f"{git.repository_url}/{pre.git_owner}/{pre.git_repository}" if git else None}
+        if pre.git_id is not None else None,
+        "containerImage": {"registryId": pre.registry_id, "image": pre.image, "tag": pre.image_tag,
+                           "registryName": registry.name if registry else None, "url": None}
+        if pre.image else None,
+        "isLocked": has_histories,
+        "missingForRun": missing_for_run,
+    }
+
+
+def preprocessing_history_model(db, pre: Preprocessing, run: Run, queue_position: int | None,
+                                output_data_ids: list[int], details: bool = False) -> dict:
+    """HistoriesOutputModel (HistoryDetailsOutputModel with ``details``); added: the run's id, phase,
+    note, queue position, times, resources and its output data (in the list too)."""
+    data = db.get(Data, run.input_data_id) if run.input_data_id else None
+    model = {
+        "key": f"preprocessing-{run.id}",
+        "status": run.status,
+        "statusType": status_type(run.status),
+        "createdAt": timestamp(run.created_at),
+        "dataId": run.input_data_id,
+        "dataName": data.name if data else None,
+        "preprocessId": pre.id,
+        "preprocessName": pre.name,
+        "outputDataIds": output_data_ids,
+        # added
+        "runId": run.id,
+        "phase": run.phase,
+        "conditionNote": run.condition_note,
+        "queuePosition": queue_position,
+        "startedAt": timestamp(run.started_at),
+        "completedAt": timestamp(run.completed_at),
+        "cpu": run.cpu, "memory": run.memory, "gpu": run.gpu, "partition": run.partition,
+        "createdBy": run.created_by,
+    }
+    if details:
+        model["options"] = [{"key": k, "value": val} for k, val in sorted(json.loads(run.options_json or "{}").items())]
+        model["commitId"] = run.git_commit
+        model["node"] = run.node
     return model

@@ -167,7 +167,9 @@ class KqiService(Application):
         self.local_store = local_store_for(self.platform)
         self.stores = StoreRegistry(self.local_store, self.secret_box)
         self.runs_dir = os.path.join(self.platform.state_dir, "runs")
-        not_nosuid = mount_nosuid(self.runs_dir)  # nothing a run leaves there is setuid on the host
+        # nothing a run leaves there is setuid on the host; the whole state dir, so that the store's objects
+        # and the runs' directories are one mount, and staging and results hard-link instead of copying
+        not_nosuid = mount_nosuid(self.platform.state_dir)
         if not_nosuid:
             log.warning("%s; a run could leave setuid binaries there", not_nosuid)
         # notebooks run the hub's single-user server from this Python environment

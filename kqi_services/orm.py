@@ -294,7 +294,10 @@ class Data(Audited, Base):
     name: Mapped[str] = mapped_column(String(256))
     memo: Mapped[str | None] = mapped_column(Text)
     is_raw: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the input data of the preprocessing history that made it
     parent_data_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the preprocessing history (a run) that made it; deleting that history deletes it
+    produced_by_run_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     files: Mapped[list[DataFile]] = relationship(
         back_populates="data", cascade="all, delete-orphan", order_by="DataFile.id"
@@ -361,6 +364,31 @@ class DataSetEntry(Base):
 # runs: trainings, preprocessing and inference share one table and one engine --------------
 
 
+class Preprocessing(Audited, Base):
+    """A preprocessing definition (前処理): what to run on data; each run on one data is a history (a Run).
+
+    Only the name is required; a run on the platform needs every field but the memo.
+    """
+
+    __tablename__ = "preprocessings"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    memo: Mapped[str | None] = mapped_column(Text)
+    entry_point: Mapped[str | None] = mapped_column(Text)
+    registry_id: Mapped[int | None] = mapped_column(BigInteger)
+    image: Mapped[str | None] = mapped_column(String(512))
+    image_tag: Mapped[str | None] = mapped_column(String(255))
+    git_id: Mapped[int | None] = mapped_column(BigInteger)
+    git_owner: Mapped[str | None] = mapped_column(String(255))
+    git_repository: Mapped[str | None] = mapped_column(String(255))
+    git_branch: Mapped[str | None] = mapped_column(String(255))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    cpu: Mapped[int | None] = mapped_column(Integer)
+    memory: Mapped[int | None] = mapped_column(Integer)
+    gpu: Mapped[int | None] = mapped_column(Integer)
+
+
 class Run(Audited, Base):
     """One job: a training, a preprocessing or an inference (``kind``).
 
@@ -371,6 +399,7 @@ class Run(Audited, Base):
     """
 
     __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("preprocessing_id", "input_data_id", name="uq_runs_preprocessing_input"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -411,6 +440,9 @@ class Run(Audited, Base):
     expires_in: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     server_name: Mapped[str | None] = mapped_column(String(255))
+    #: a preprocessing history: its definition and its input data (one history per pair)
+    preprocessing_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    input_data_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     tags: Mapped[list[RunTag]] = relationship(cascade="all, delete-orphan", order_by="RunTag.tag")
     parents: Mapped[list[RunParent]] = relationship(

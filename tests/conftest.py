@@ -185,7 +185,7 @@ class Platform:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        release(os.path.join(self.state_dir, "runs"))  # the service's nosuid mount of it (a later start redoes it)
+        release(self.state_dir)  # the service's nosuid mount of it (a later start redoes it)
 
 
 def _process_tree(pid: int) -> list[int]:

@@ -20,7 +20,7 @@ ALLOWED = {
     ("starting", "ready", None): ("running", "Running"),
     ("ended", "requeue", None): ("queued", "Pending"),
     **{(phase, "end", final): ("ended", final)
-       for phase in ("queued", "preparing", "starting", "running") for final in st.FINISHED},
+       for phase in ("queued", "preparing", "starting", "running", "opened") for final in st.FINISHED},
 }
 EVENTS = ("admit", "start", "serve", "ready", "end", "requeue")
 
@@ -44,13 +44,13 @@ def test_the_table_is_what_the_module_documents():
         "start": (("preparing",), "running"),
         "serve": (("preparing",), "starting"),
         "ready": (("starting",), "running"),
-        "end": (("queued", "preparing", "starting", "running"), "ended"),
+        "end": (("queued", "preparing", "starting", "running", "opened"), "ended"),
         "requeue": (("ended",), "queued"),
     }
     assert st.FINISHED == ("Completed", "UserCanceled", "Failed", "Killed", "OOMKilled", "Error")
     assert st.HOLDING == ("preparing", "starting", "running")
     assert {s: st.status_type(s) for s in (*st.ACTIVE, *st.FINISHED)} == {
-        "Pending": "None", "Running": "Running", "Completed": "Closed", "UserCanceled": "Closed",
+        "Pending": "None", "Running": "Running", "Opened": "None", "Completed": "Closed", "UserCanceled": "Closed",
         "Failed": "Failed", "Killed": "Failed", "OOMKilled": "Failed", "Error": "Error"}
 
 

@@ -3,8 +3,9 @@
 A run is root inside its sandbox and writes ``/kqi/output`` and ``/kqi/git``,
 so it can leave a root-owned setuid binary (or a device node) there. Inside
 sandboxes every bind is ``nosuid`` already; ``mount_nosuid`` makes the same
-true on the host by bind-mounting the runs directory on itself with
-``nosuid,nodev``, so nothing a run leaves can raise privileges on the host
+true on the host by bind-mounting the state directory (the runs' directories
+and the local store's objects, one mount so that hard links between them
+work) on itself with ``nosuid,nodev``, so nothing a run leaves can raise privileges on the host
 either. Mounting needs root (CAP_SYS_ADMIN); elsewhere it says why it could
 not. The mount stays after the service ends (it is the host's); a later
 start finds it and does nothing.
@@ -42,7 +43,7 @@ def mount_nosuid(path: str) -> str | None:
         _mount(path, path, MS_BIND)
         _mount(None, path, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     except OSError as e:
-        return f"the runs directory {path} could not be mounted nosuid,nodev: {e.strerror}"
+        return f"the state directory {path} could not be mounted nosuid,nodev: {e.strerror}"
     return None
 
 

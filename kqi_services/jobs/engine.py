@@ -23,25 +23,26 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from kqi_services.accounts.tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
+from kqi_services.catalog.preprocessings import OutputNotRegistered, discard_outputs, register_outputs
 from kqi_services.jobs.gitmodel import GitModelError, clone, clone_url, resolve_commit
 from kqi_services.jobs.scheduler import Resources, plan
-from kqi_services.jobs.staging import StagedFile, dataset_layout, stage
+from kqi_services.jobs.staging import StagedFile, data_layout, dataset_layout, stage
 
 from ..executor.base import Executor, RunNotFound, RunState
 from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
-from ..orm import Credential, DataSet, GitEndpoint, Run, StorageEndpoint, Tenant, User, utcnow
+from ..orm import Credential, Data, DataSet, GitEndpoint, Preprocessing, Run, StorageEndpoint, Tenant, User, utcnow
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
 from .queue import holding_runs, node_views, queued_runs, run_request
 from .results import ResultPool, keep_results
-from .runtime import RunPaths, proxy_variables, run_environment, run_forwards, run_mounts
+from .runtime import RunPaths, preprocessing_variables, proxy_variables, run_environment, run_forwards, run_mounts
 from .spawns import NotebookSpawns
 
 log = logging.getLogger("kqi.jobs")
@@ -75,6 +76,7 @@ class PreparedRun:
     repository_url: str
     commit: str
     git_token: str | None
+    kind_variables: dict[str, str] = field(default_factory=dict)  # runtime.preprocessing_variables
 
 
 class JobEngine(NotebookSpawns):
@@ -280,10 +282,20 @@ class JobEngine(NotebookSpawns):
             if run.dataset_id is not None:
                 dataset = db.get(DataSet, run.dataset_id)
                 stage(dataset_layout(db, dataset), store, paths.input, self.server_url)
+            kind_variables = {}
+            if run.input_data_id is not None:  # a preprocessing history: its data at /kqi/input/{dataId}/{file}
+                data = db.get(Data, run.input_data_id)
+                if data is None:
+                    raise ValueError(f"The input data {run.input_data_id} was deleted")
+                stage(data_layout(db, [data.id]), store, paths.input, self.server_url)
+                pre = db.get(Preprocessing, run.preprocessing_id) if run.preprocessing_id else None
+                kind_variables = preprocessing_variables(
+                    run.preprocessing_id or 0, data.id, data.name,
+                    [pre.name if pre else run.name, *(t.tag for t in data.tags)])
             self.stage_attachments(db, run, store, paths)
             parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS[db.get(Run, p.parent_id).kind],
                                                  p.parent_id).output) for p in run.parents]
-            return PreparedRun(paths, parents, repository_url, commit, git_token)
+            return PreparedRun(paths, parents, repository_url, commit, git_token, kind_variables)
 
     def forget_executor_run(self, key: str) -> None:
         try:
@@ -300,7 +312,7 @@ class JobEngine(NotebookSpawns):
             parent_ids=[p for p, _ in prepared.parents], repository_url=prepared.repository_url,
             commit=prepared.commit, git_token=prepared.git_token, server_url=self.server_url, run_token=run_token,
             entry_point=run.entry_point, zip_output=run.zip_output, gpu_ids=gpu_ids,
-            proxies=proxy_variables(dict(os.environ)),
+            proxies=proxy_variables(dict(os.environ)), kind_variables=prepared.kind_variables,
         )
         command, workdir, inbound_port = run.entry_point, "/kqi/git", None
         spawn = self._spawns.get(run.id) if kind.interactive else None
@@ -380,7 +392,25 @@ class JobEngine(NotebookSpawns):
                 kept_note = f"The log or output.zip could not be attached: {e}"
             with self.session_factory() as db:
                 run = db.get(Run, run_id)
+                final, _ = final_status(run, state)
+                registers = KINDS[run.kind].registers_data and final == st.COMPLETED and run.phase != st.ENDED
+            registration_failed = None
+            if registers:  # a completed preprocessing: its results become data, or it fails having made none
+                try:
+                    kept_note = "; ".join(n for n in (
+                        kept_note, await self.result_pool.run(tenant_id, self.register_outputs, run_id)) if n) or None
+                except Exception as e:  # noqa: BLE001 - the run fails with the reason; nothing was registered
+                    if not isinstance(e, OutputNotRegistered):
+                        log.exception("could not register the results of run %s", run_id)
+                    registration_failed = f"The results were not registered (no data was made): {e}"
+            with self.session_factory() as db:
+                run = db.get(Run, run_id)
                 final, note = final_status(run, state)
+                if registration_failed:
+                    final, note = st.FAILED, registration_failed
+                elif registers and final != st.COMPLETED:  # halted while its results were registered: undone
+                    tenant = db.get(Tenant, run.tenant_id)
+                    discard_outputs(db, run, self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id)))
                 if KINDS[run.kind].interactive:
                     note = note or self.notebook_end_note(run, final, state)
                 if run.phase != st.ENDED:
@@ -436,6 +466,19 @@ class JobEngine(NotebookSpawns):
             db.commit()
             return note
 
+    def register_outputs(self, run_id: int) -> str | None:
+        """A completed preprocessing's /kqi/output/{name} directories as data (a worker thread); a note or None."""
+        with self.session_factory() as db:
+            run = db.get(Run, run_id)
+            tenant = db.get(Tenant, run.tenant_id)
+            pre = db.get(Preprocessing, run.preprocessing_id) if run.preprocessing_id else None
+            store = self.stores.for_endpoint(db.get(StorageEndpoint, tenant.storage_id))
+            made, note = register_outputs(db, run, pre.name if pre else run.name, store, f"{tenant.name}/data",
+                                          RunPaths.of(self.runs_dir, KINDS[run.kind], run.id).output)
+            db.commit()
+            log.info("preprocessing-%s registered data %s", run_id, made)
+            return note
+
     async def revoke_run_token(self, db, run: Run) -> None:
         """End KQI_TOKEN: a run token's row goes; a hub token (runs started by older versions) is deleted."""
         if not run.run_token_id:
@@ -465,7 +508,7 @@ class JobEngine(NotebookSpawns):
     # user actions --------------------------------------------------------------------------
     async def halt(self, db, run: Run, final: str = st.KILLED, note: str | None = None) -> None:
         """Stop a run with ``final`` (and ``note``): a queued one at once, an admitted one through its executor."""
-        if run.phase == st.QUEUED:
+        if run.phase in (st.QUEUED, st.OPENED_PHASE):  # nothing runs yet (or here): it ends at once
             st.apply(run, "end", utcnow(), final=final, note=note)
             db.commit()
             self._spawns.pop(run.id, None)

@@ -93,7 +93,7 @@ def keep_results(db, run: Run, kind: JobKind, store, prefix: str, log_path: str 
         A note for the run's conditionNote when output.zip is partial or could not be made (the log stays).
     """
     if log_path and os.path.exists(log_path):
-        attach(db, run, store, prefix, kind.log_file_name(run.id), log_path)
+        attach(db, run, store, prefix, kind.log_file_name(run), log_path)
     if not run.zip_output or not os.path.isdir(paths.output):
         return None
     zip_path = os.path.join(paths.root, "output.zip")

@@ -66,8 +66,13 @@ def run_mounts(paths: RunPaths, parent_outputs: list[tuple[int, str]]) -> list[t
 def run_environment(kind: JobKind, run_id: int, *, user_options: dict[str, str], dataset_id: int | None,
                     parent_ids: list[int], repository_url: str, commit: str, git_token: str | None,
                     server_url: str, run_token: str, entry_point: str, zip_output: bool,
-                    gpu_ids: list[int], proxies: dict[str, str] | None = None) -> dict[str, str]:
-    """The variables of the guide's table: the host's proxies, then user options (a user's proxy wins), then the fixed ones."""
+                    gpu_ids: list[int], proxies: dict[str, str] | None = None,
+                    kind_variables: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of the guide's table: the host's proxies, then user options (a user's proxy wins), then the fixed ones.
+
+    ``kind_variables`` are a kind's own fixed ones (a preprocessing's ``PREPROCESSING_ID``, ``DATA_ID``…; see
+    ``preprocessing_variables``), set last.
+    """
     env = {"PYTHONUNBUFFERED": "1", **(proxies or {}), **user_options}
     visible = ",".join(str(i) for i in gpu_ids) if gpu_ids else "none"
     env.update({
@@ -87,7 +92,19 @@ def run_environment(kind: JobKind, run_id: int, *, user_options: dict[str, str],
         "CUDA_VISIBLE_DEVICES": "" if not gpu_ids else visible,
         "NVIDIA_VISIBLE_DEVICES": visible,
     })
+    env.update(kind_variables or {})
     return env
+
+
+def preprocessing_variables(preprocessing_id: int, data_id: int, data_name: str, tags: list[str]) -> dict[str, str]:
+    """A preprocessing history's fixed variables, named as the original names them.
+
+    ``PREPROCESSING_ID`` is the definition's id (not the history's), ``DATA_ID``
+    and ``DATA_NAME`` the input data's, ``TAGS`` the tags its results get
+    (``-t name -t tag…``, as the original passes them to ``kqi``).
+    """
+    return {"PREPROCESSING_ID": str(preprocessing_id), "DATA_ID": str(data_id), "DATA_NAME": data_name,
+            "TAGS": " ".join(f"-t {t}" for t in tags)}
 
 
 def proxy_variables(environ: dict[str, str]) -> dict[str, str]:

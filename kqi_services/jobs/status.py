@@ -12,6 +12,7 @@
 | Killed | Failed | ``ended`` | halted by a user or an admin (wins over the exit code it causes) |
 | OOMKilled | Failed | ``ended`` | the memory limit's OOM counter rose |
 | Error | Error | ``ended`` | the platform could not run it (conditionNote says why) |
+| Opened | None | ``opened`` | a preprocessing history run outside the platform (the external flow): results are being added |
 
 The status strings are the contract's and never change; ``phase`` is added
 to the API so a user can tell "cloning your repository" from "your command
@@ -28,6 +29,7 @@ from datetime import datetime
 PENDING, RUNNING = "Pending", "Running"
 COMPLETED, USER_CANCELED = "Completed", "UserCanceled"
 FAILED, KILLED, OOM_KILLED, ERROR = "Failed", "Killed", "OOMKilled", "Error"
+OPENED = "Opened"
 
 STATUS_TYPES = {
     PENDING: "None",
@@ -38,12 +40,15 @@ STATUS_TYPES = {
     KILLED: "Failed",
     OOM_KILLED: "Failed",
     ERROR: "Error",
+    OPENED: "None",
 }
-ACTIVE = (PENDING, RUNNING)
+ACTIVE = (PENDING, RUNNING, OPENED)
 FINISHED = tuple(s for s in STATUS_TYPES if s not in ACTIVE)
 
 QUEUED, PREPARING, STARTING, RUNS, ENDED = "queued", "preparing", "starting", "running", "ended"
-PHASES = (QUEUED, PREPARING, STARTING, RUNS, ENDED)
+#: a history of the external flow: made open (never queued), ended by complete or halt
+OPENED_PHASE = "opened"
+PHASES = (QUEUED, PREPARING, STARTING, RUNS, ENDED, OPENED_PHASE)
 #: phases that hold node resources (admitted, not ended)
 HOLDING = (PREPARING, STARTING, RUNS)
 #: phases in which the executor has the run (its end is watched)
@@ -55,7 +60,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "start": ((PREPARING,), RUNS),  # a job's command was started by the executor
     "serve": ((PREPARING,), STARTING),  # a notebook's server was started: wait for the hub's route
     "ready": ((STARTING,), RUNS),  # the notebook's server answers through the hub
-    "end": ((QUEUED, PREPARING, STARTING, RUNS), ENDED),  # any final status, with its reason
+    "end": ((QUEUED, PREPARING, STARTING, RUNS, OPENED_PHASE), ENDED),  # any final status, with its reason
     "requeue": ((ENDED,), QUEUED),  # a notebook's rerun: the same record queued again
 }
 

@@ -40,7 +40,7 @@ IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 FIXED_VARIABLES = frozenset({
     "LC_ALL", "LANG", "COLUMNS", "DATASET_ID", "PARENT_ID",
     "MODEL_REPOSITORY", "MODEL_REPOSITORY_TOKEN", "COMMIT_ID", "KQI_SERVER", "KQI_TOKEN", "ENTRY_POINT",
-    "ZIP_FILE_CREATED", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+    "ZIP_FILE_CREATED", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "DATA_ID", "DATA_NAME", "TAGS",
 } | {kind.id_variable for kind in KINDS.values()})
 
 
@@ -238,7 +238,7 @@ def next_queue_order(db, at_least: int = 0) -> int:
 
 
 def submit_run(db, kind: JobKind, tenant: Tenant, user: User, body, *, rerun_of: Run | None = None,
-               server_name: str | None = None) -> Run:
+               server_name: str | None = None, commit: bool = True) -> Run:
     """The one way into the queue: check ``body`` (a CreateInputModel), then queue the run, committed.
 
     Used by every kind's ``run`` and ``copy-run``, a notebook's ``run`` and
@@ -251,6 +251,8 @@ def submit_run(db, kind: JobKind, tenant: Tenant, user: User, body, *, rerun_of:
             and ``/kqi/output`` stay.
         server_name: a notebook's hub server (default: the notebook's name; ``""`` is the
             user's default server).
+        commit: False leaves the queued run flushed, for the caller to commit with what it adds
+            (a preprocessing's histories, all or none).
 
     Raises:
         InvalidInput, NotFound: what the request gets wrong (nothing is written).
@@ -280,5 +282,6 @@ def submit_run(db, kind: JobKind, tenant: Tenant, user: User, body, *, rerun_of:
     run.queued_order = next_queue_order(db, run.id)
     if run.dataset_id is not None:
         mark_used(db.get(DataSet, run.dataset_id))
-    db.commit()
+    if commit:
+        db.commit()
     return run

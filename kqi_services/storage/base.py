@@ -112,6 +112,25 @@ class ObjectStore(ABC):
     def put_file(self, prefix: str, file_name: str, path: str) -> StoredObject:
         """Store a file of this machine that the service produced; its ``stored_path`` is new."""
 
+    def adopt_files(self, prefix: str, files: list[tuple[str, int]]) -> list[StoredObject]:
+        """Store files a finished run made (a preprocessing's results), each given as (file name, open fd).
+
+        Each fd is a regular file the caller opened without following links.
+        This default uploads each one as ``put_file`` does; the local store
+        hard-links them instead of copying. All or nothing is the caller's
+        to decide: the objects made are returned in order; if one fails, those
+        made before it are deleted again and the error is raised.
+        """
+        made: list[StoredObject] = []
+        try:
+            for name, fd in files:
+                made.append(self.put_file(prefix, name, f"/proc/self/fd/{fd}"))
+        except BaseException:
+            for obj in made:
+                self.delete(obj.stored_path)
+            raise
+        return made
+
     @abstractmethod
     def stat(self, stored_path: str) -> StoredObject:
         """The bound object, or ObjectNotFound."""

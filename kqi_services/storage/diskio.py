@@ -85,3 +85,20 @@ def mtime(path: str) -> float:
 def unlink_if_present(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+AT_FDCWD = -100
+AT_SYMLINK_FOLLOW = 0x400
+
+
+def link_fd(fd: int, dest: str) -> None:
+    """Give the open file ``fd`` the new name ``dest`` (a hard link to its inode, not to a path).
+
+    ``linkat`` of ``/proc/self/fd/N`` with ``AT_SYMLINK_FOLLOW`` (needs no
+    capability; ``os.link`` would link the magic link itself and fail with
+    EXDEV). Raises OSError as ``link`` does (EXDEV across filesystems).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD, os.fsencode(dest), AT_SYMLINK_FOLLOW) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), dest)

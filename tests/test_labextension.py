@@ -158,3 +158,45 @@ def test_api_errors_are_shown(platform, lab, jupyterlab, page):  # noqa: F811
     trainings.locator(".kqi-copy").click()
     expect(error).to_contain_text("(404)")
 
+
+
+def test_inference_from_a_training_shows_its_log_files_and_value(platform, lab, jupyterlab, page):  # noqa: F811
+    same_origin_service(page, jupyterlab, platform.url)
+    api = lab["api"]
+    training = wait_for(api, submit(lab, "echo weights > /kqi/output/model.txt")["id"])
+    assert training["status"] == "Completed", training
+    trainings = open_panel(page, jupyterlab, "Trainings")
+    trainings.locator(".kqi-filter").first.fill(training["name"])
+    trainings.locator(".kqi-row", has_text=training["name"]).click()
+    trainings.locator(".kqi-training-details .kqi-run-inference").click()
+
+    # the Inference panel comes forward with the form: the training as parent, its settings as defaults
+    inference = kqi_panel(page, "Inference")
+    form = inference.locator(".kqi-new-inference")
+    expect(form.locator(".kqi-field-parentIds")).to_have_values([str(training["id"])])
+    expect(form.locator(".kqi-field-repository")).to_have_value("model")
+    expect(form.locator(".kqi-field-image")).to_have_value("python")
+    expect(form.locator(".kqi-field-dataSetId")).to_have_value(str(lab["dataset"]["id"]))
+    name = unique("ui-inf")[:30]
+    form.locator(".kqi-field-name").fill(name)
+    form.locator(".kqi-field-entryPoint").fill(
+        "cat /kqi/parent/model.txt; echo $INFERENCE_ID; echo '0.93 accuracy' > /kqi/output/value.txt")
+    form.locator(".kqi-submit").click()
+
+    details = inference.locator(".kqi-inference-details")
+    expect(details).to_contain_text(name)
+    expect(details.locator(".kqi-status")).to_have_text("Completed", timeout=60_000)
+    # log and output files through kqi/inference/{id}/…, which the lab server relays to /inferences/{id}/…
+    expect(details.locator(".kqi-log-text")).to_contain_text("weights")
+    expect(details.locator(".kqi-output-value")).to_have_text("0.93 accuracy")
+    expect(details).to_contain_text(f"{training['id']}:{training['name']}")  # its parent training
+    output = details.locator(".kqi-output-file", has_text="value.txt")
+    with page.expect_download() as download:
+        output.click()
+    with open(download.value.path()) as f:
+        assert f.read() == "0.93 accuracy\n"
+    # the list's value column
+    expect(inference.locator(".kqi-row", has_text=name).locator(".kqi-output-value")).to_have_text("0.93 accuracy")
+    (made,) = [r for r in api.get("/inferences", params={"Name": name}).json() if r["name"] == name]
+    assert made["outputValue"] == "0.93 accuracy"
+    assert [p["id"] for p in api.get(f"/inferences/{made['id']}").json()["parents"]] == [training["id"]]

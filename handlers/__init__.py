@@ -12,6 +12,7 @@ from . import (
     data,
     datasets,
     endpoints,
+    lineage,
     notebooks,
     preprocessings,
     roles,
@@ -27,6 +28,6 @@ from . import (
 )
 
 default_handlers = []
-for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, preprocessings, notebooks,
+for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, preprocessings, lineage, notebooks,
                 spawner, shell, tensorboard, version, browser):
     default_handlers.extend(_module.default_handlers)

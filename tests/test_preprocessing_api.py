@@ -250,3 +250,48 @@ def test_the_external_flow_opens_adds_results_and_completes(platform, lab):
                  {"files": [{"fileName": "result.csv", "storedPath": ticket["storedPath"]}]})
     assert r.status_code == 400 and "not opened" in r.json()["message"]
     assert api.post(f"/preprocessings/{pre['id']}/histories/{data_id}/complete").status_code == 400
+
+
+def test_lineage_shows_what_made_what_both_ways(platform, lab, new_tenant, new_user, git_endpoint):
+    from conftest import new_lab, submit
+
+    api = lab["api"]
+    raw = new_data(api, "raw-l", {"a.txt": b"lineage"})
+    pre = define(lab, "mkdir -p /kqi/output/clean && cp /kqi/input/$DATA_ID/* /kqi/output/clean/")
+    assert api.post(f"/preprocessings/{pre['id']}/run", {"dataId": raw["id"], "cpu": 1, "memory": 1,
+                                                         "gpu": 0}).status_code == 201
+    history = wait_history(api, pre["id"], raw["id"])
+    [clean] = history["outputDataIds"]
+    dataset = api.post("/datasets", {"name": "from-clean", "entries": {"training": [{"id": clean}]}}).json()
+    training = wait_for(api, submit(lab, "echo w > /kqi/output/m", dataSetId=dataset["id"])["id"])
+    r = api.post("/inferences/run", {"name": "infer-l", "dataSetId": dataset["id"], "entryPoint": "true",
+                                     "gitModel": {"gitId": lab["git"]["id"], "owner": "kqi", "repository": "model"},
+                                     "cpu": 1, "memory": 1, "gpu": 0, "parentIds": [training["id"]]})
+    inference = r.json()
+
+    g = api.get("/lineage", params={"type": "data", "id": clean, "depth": 3}).json()
+    assert g["root"] == f"data:{clean}" and g["truncated"] is False
+    keys = {n["key"] for n in g["nodes"]}
+    assert {f"data:{raw['id']}", f"preprocessing:{history['runId']}", f"dataset:{dataset['id']}",
+            f"training:{training['id']}", f"inference:{inference['id']}"} <= keys, keys
+    edges = {(e["from"], e["to"], e["relation"]) for e in g["edges"]}
+    assert (f"data:{raw['id']}", f"preprocessing:{history['runId']}", "input") in edges
+    assert (f"preprocessing:{history['runId']}", f"data:{clean}", "output") in edges
+    assert (f"data:{clean}", f"dataset:{dataset['id']}", "member") in edges
+    assert (f"dataset:{dataset['id']}", f"training:{training['id']}", "dataset") in edges
+    assert (f"training:{training['id']}", f"inference:{inference['id']}", "parent") in edges
+    node = next(n for n in g["nodes"] if n["key"] == f"preprocessing:{history['runId']}")
+    assert node["name"] == pre["name"] and node["preprocessId"] == pre["id"] and node["status"] == "Completed"
+    assert next(e for e in g["edges"] if e["relation"] == "member")["dataType"] == "training"
+
+    # from the inference, one step: its dataset and its parent only
+    g = api.get("/lineage", params={"type": "inference", "id": inference["id"], "depth": 1}).json()
+    assert {n["key"] for n in g["nodes"]} == {f"inference:{inference['id']}", f"dataset:{dataset['id']}",
+                                               f"training:{training['id']}"}
+    # another tenant sees none of it; bad input is a 400
+    other = new_lab(platform, new_tenant, new_user, git_endpoint)
+    assert other["api"].get("/lineage", params={"type": "data", "id": clean}).status_code == 404
+    assert api.get("/lineage", params={"type": "training", "id": clean}).status_code == 404  # a data, not a training
+    assert api.get("/lineage", params={"type": "volume", "id": clean}).status_code == 400
+    assert api.get("/lineage", params={"type": "data", "id": clean, "depth": 9}).status_code == 400
+    assert api.get("/lineage", params={"type": "data", "id": "x"}).status_code == 400

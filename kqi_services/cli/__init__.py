@@ -3,8 +3,10 @@
 Same command groups, names, options and argument order as upstream, the same
 ``~/.kqi/config.json``; added: ``KQI_SERVER``/``KQI_TOKEN`` (and a notebook's
 ``JUPYTERHUB_API_TOKEN``) before the config file, ``--json`` on every list
-and get, tqdm bars on transfers, ``kqi training logs [-f]``. Each command
-returns its result, so the ``%kqi`` magics run these very commands.
+and get, tqdm bars on transfers, ``log [-f]`` of trainings, inferences and
+preprocessing histories, a JSON body (``-f``) for ``training``/``inference
+create``. Each command returns its result, so the ``%kqi`` magics run these
+very commands.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import click
 
 from kqi_services.client import KqiApiError, KqiConfigError
 
-from . import account, data, dataset, notebook, tenant, training
+from . import account, data, dataset, inference, notebook, preprocessing, tenant, training
 from .output import State
 
 
@@ -29,7 +31,9 @@ def kqi(ctx):
 kqi.add_command(account.account)
 kqi.add_command(dataset.data_set, "dataset")
 kqi.add_command(data.data)
+kqi.add_command(inference.inference)
 kqi.add_command(notebook.notebook)
+kqi.add_command(preprocessing.preprocessing)
 kqi.add_command(tenant.tenant)
 kqi.add_command(training.training)
 

@@ -58,6 +58,21 @@ def member(platform, new_tenant, new_user, tmp_path):
     return kqi
 
 
+@pytest.fixture
+def lab_kqi(platform, lab, tmp_path):  # noqa: F811
+    """The ``lab`` member's ``kqi`` with no config file: KQI_SERVER and KQI_TOKEN, as inside a run or a notebook."""
+    kqi = Kqi(tmp_path / "home", KQI_SERVER=platform.url + "/services/kqi", KQI_TOKEN=lab["api"].token)
+    kqi.lab = lab
+    return kqi
+
+
+def created(r) -> int:
+    """The id of ``created N``, the last line a ``create`` prints."""
+    line = r.stdout.strip().splitlines()[-1]
+    assert line.startswith("created "), r.stdout
+    return int(line.split()[1])
+
+
 def test_login_stores_the_upstream_config_and_errors_exit_non_zero(platform, member, tmp_path):
     with open(os.path.join(member.home, ".kqi", "config.json")) as f:
         config = json.load(f)
@@ -145,15 +160,14 @@ def test_data_round_trip_with_json_output(member, tmp_path):
     assert member("data", "delete", data_id).stdout.strip() == f"deleted {data_id}"
 
 
-def test_training_create_logs_follow_and_outputs(platform, lab, tmp_path):  # noqa: F811
-    # no config file: KQI_SERVER and KQI_TOKEN, as inside a run or a notebook
-    kqi = Kqi(tmp_path / "home", KQI_SERVER=platform.url + "/services/kqi", KQI_TOKEN=lab["api"].token)
+def test_training_create_logs_follow_and_outputs(lab_kqi, tmp_path):
+    kqi, lab = lab_kqi, lab_kqi.lab
     r = kqi("training", "create", "-n", unique("run")[:30], "-rim", "python", "-rt", "3.11",
             "-d", lab["dataset"]["id"], "-gid", lab["git"]["id"], "-go", "kqi", "-gr", "model",
             "-c", 1, "-mem", 1, "-g", 0, "-t", "cli", "-o", "MY_OPTION", "42",
             "-e", "echo start $MY_OPTION; sleep 1; mkdir -p '/kqi/output/sub dir'; "
                   "echo result > '/kqi/output/sub dir/r #1.txt'; echo end")
-    run_id = int(r.stdout.split()[1])
+    run_id = created(r)
     r = kqi("training", "logs", "-f", run_id)
     assert "start 42\n" in r.stdout and r.stdout.rstrip().endswith("end")
     assert r.stderr.strip().splitlines()[-1] == "status: Completed"

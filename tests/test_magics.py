@@ -53,6 +53,48 @@ def test_train_wait_download(ip, notebook_env, capsys, tmp_path):
     assert ip.run_line_magic("kqi", f"training get {run_id}")["status"] == "Completed"
 
 
+def test_infer_returns_the_id_and_with_wait_the_value(ip, notebook_env, capsys):
+    lab = notebook_env
+    common = (f"-rim python -rt 3.11 -d {lab['dataset']['id']} -gid {lab['git']['id']} -go kqi -gr model "
+              "-c 1 -mem 1 -g 0")
+    capsys.readouterr()
+    value = ip.run_line_magic("kqi", f"infer --wait -n {unique('nb-inf')[:30]} {common} "
+                                     "-e 'echo inferring; echo 0.81 f1 > /kqi/output/value.txt'")
+    assert value == "0.81 f1"
+    printed = capsys.readouterr()
+    assert "inferring" in printed.out and "status: Completed" in printed.err  # the log, printed live
+    run_id = ip.run_line_magic("kqi", f"infer -n {unique('nb-inf')[:30]} {common} -e 'true'")
+    assert isinstance(run_id, int)
+    assert ip.run_line_magic("kqi", f"inference get {run_id}")["id"] == run_id
+    assert ip.run_line_magic("kqi", f"inference log -f {run_id}") == "Completed"
+    assert ip.run_line_magic("kqi", f"infer --wait -n {unique('nb-inf')[:30]} {common} -e 'true'") is None  # no value
+    assert ip.run_line_magic("kqi", "infer --wait -n x") is None
+    assert "Missing option" in capsys.readouterr().err
+
+
+def test_preprocess_returns_run_ids_and_with_wait_the_data_made(ip, notebook_env, capsys, tmp_path):
+    lab = notebook_env
+    api = lab["api"]
+    r = api.post("/preprocessings", {"name": unique("nb-pre"), "containerImage": {"image": "python", "tag": "3.11"},
+                                     "gitModel": {"gitId": lab["git"]["id"], "owner": "kqi", "repository": "model"},
+                                     "entryPoint": "mkdir -p /kqi/output/copy && cp /kqi/input/$DATA_ID/* "
+                                                   "/kqi/output/copy/ && echo copied $DATA_NAME",
+                                     "cpu": 1, "memory": 1, "gpu": 0})
+    assert r.status_code == 201, r.text
+    pre_id = r.json()["id"]
+    other = api.post("/data", {"name": "other"}).json()["id"]
+    capsys.readouterr()
+    made = ip.run_line_magic("kqi", f"preprocess --wait {pre_id} -did {lab['data']['id']} -c 1 -mem 1 -g 0")
+    assert [api.get(f"/data/{i}").json()["name"] for i in made] == ["copy"]
+    assert api.get(f"/data/{made[0]}").json()["fileNames"] == ["x.csv"]
+    assert "copied inputs" in capsys.readouterr().out
+    run_ids = ip.run_line_magic("kqi", f"preprocess {pre_id} -did {other} -c 1 -mem 1 -g 0")
+    histories = {h["dataId"]: h for h in ip.run_line_magic("kqi", f"preprocessing list-histories {pre_id}")}
+    assert run_ids == [histories[other]["runId"]]
+    assert ip.run_line_magic("kqi", f"preprocess {pre_id} -did {other} -c 1 -mem 1 -g 0") is None  # already made
+    assert "[ERROR] 409" in capsys.readouterr().err
+
+
 def test_errors_print_the_message_and_return_none(ip, notebook_env, capsys):
     capsys.readouterr()
     assert ip.run_line_magic("kqi", "training get 987654321") is None

@@ -11,8 +11,8 @@ with non-zero exits.
 import json
 
 import pytest
-from conftest import submit, unique, wait_for
-from test_kqi_cli import Kqi, field
+from conftest import submit, unique, wait_for, wait_until
+from test_kqi_cli import created, field, lab_kqi  # noqa: F401 (lab_kqi: the fixture)
 
 pytestmark = pytest.mark.platform
 
@@ -20,23 +20,12 @@ RUN = ("-rim", "python", "-rt", "3.11", "-go", "kqi", "-gr", "model", "-c", 1, "
 
 
 @pytest.fixture
-def kqi(platform, lab, tmp_path):
-    """The lab member's ``kqi`` with no config file: KQI_SERVER and KQI_TOKEN, as inside a notebook."""
-    cli = Kqi(tmp_path / "home", KQI_SERVER=platform.url + "/services/kqi", KQI_TOKEN=lab["api"].token)
-    cli.lab = lab
-    return cli
-
-
-def created(r) -> int:
-    line = r.stdout.strip().splitlines()[-1]
-    assert line.startswith("created "), r.stdout
-    return int(line.split()[1])
+def kqi(lab_kqi):  # noqa: F811
+    return lab_kqi
 
 
 def wait_log(kqi, run_id, text, timeout=60):
     """Poll ``kqi inference log`` (no -f) until ``text`` shows."""
-    from conftest import wait_until
-
     return wait_until(lambda: text in kqi("inference", "log", run_id).stdout, timeout, f"{text!r} in the log")
 
 

@@ -200,3 +200,49 @@ def test_inference_from_a_training_shows_its_log_files_and_value(platform, lab, 
     (made,) = [r for r in api.get("/inferences", params={"Name": name}).json() if r["name"] == name]
     assert made["outputValue"] == "0.93 accuracy"
     assert [p["id"] for p in api.get(f"/inferences/{made['id']}").json()["parents"]] == [training["id"]]
+
+
+def test_preprocessing_from_the_data_panel_history_log_output_data_and_delete(platform, lab, jupyterlab, page):  # noqa: F811
+    same_origin_service(page, jupyterlab, platform.url)
+    api = lab["api"]
+    r = api.post("/preprocessings", {
+        "name": unique("pp"), "containerImage": {"image": "python", "tag": "3.11"},
+        "gitModel": {"gitId": lab["git"]["id"], "owner": "kqi", "repository": "model"}, "cpu": 1, "memory": 1, "gpu": 0,
+        "entryPoint": "mkdir -p /kqi/output/small && echo made-$DATA_ID > /kqi/output/small/a.txt; echo pp-log-line"})
+    assert r.status_code == 201, r.text
+    pre = r.json()
+    source = lab["data"]
+    data_panel = open_panel(page, jupyterlab, "Data")
+    data_panel.locator(".kqi-row", has_text=source["name"]).click()
+    data_panel.locator(".kqi-run-preprocessing-marked").click()
+
+    # the Preprocessing panel comes forward with its run form, the selected data chosen
+    panel = kqi_panel(page, "Preprocessing")
+    form = panel.locator(".kqi-run-preprocessing")
+    expect(form.locator(f'.kqi-choose-data[value="{source["id"]}"]')).to_be_checked()
+    form.locator(".kqi-pp-definition").select_option(str(pre["id"]))
+    form.locator(".kqi-pp-run").click()
+    details = panel.locator(".kqi-preprocessing-details")
+    expect(details).to_contain_text(pre["name"])
+    history = details.locator(".kqi-history", has_text=source["name"])
+    expect(history.locator(".kqi-status")).to_have_text("Completed", timeout=60_000)
+    history.click()
+    shown = details.locator(".kqi-history-details")
+    # the live log through kqi/preprocessing/{runId}/log
+    expect(shown.locator(".kqi-log-text")).to_contain_text("pp-log-line")
+    (made,) = api.get(f"/preprocessings/{pre['id']}/histories/{source['id']}").json()["outputDataIds"]
+    output = shown.locator(".kqi-output-data", has_text=f"data {made}")
+    output.click()
+    data_details = open_panel(page, jupyterlab, "Data").locator(".kqi-detail-pane")
+    expect(data_details).to_contain_text("small")
+    expect(data_details.locator(".kqi-files a", has_text="a.txt")).to_be_visible()
+
+    # deleting the history says it deletes the data it made, and does
+    panel = kqi_panel(page, "Preprocessing")
+    messages = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    shown.locator(".kqi-delete-history").click()
+    expect(details.locator(".kqi-history")).to_have_count(0)
+    assert f"also deletes the data it produced: data {made}" in messages[0], messages
+    assert api.get(f"/data/{made}").status_code == 404
+    expect(panel.locator(".kqi-error")).to_have_count(0)

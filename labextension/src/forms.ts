@@ -364,14 +364,19 @@ export const EMPTY_PREPROCESSING_RUN_FORM: IPreprocessingRunForm = {
   partition: ''
 };
 
-/** The `POST /preprocessings/{id}/run` body: one history per data of `dataIds`. */
+/**
+ * The `POST /preprocessings/{id}/run` body: one history per data of `dataIds`.
+ * A blank resource or partition is left out, so the definition's applies.
+ */
 export function preprocessingRunBody(dataIds: number[], f: IPreprocessingRunForm): Record<string, unknown> {
-  return {
-    dataIds,
-    options: optionsOf(f.options),
-    cpu: numberOrNull(f.cpu),
-    memory: numberOrNull(f.memory),
-    gpu: numberOrNull(f.gpu),
-    partition: f.partition.trim() || null
-  };
+  const body: Record<string, unknown> = { dataIds, options: optionsOf(f.options) };
+  for (const key of ['cpu', 'memory', 'gpu'] as const) {
+    if (f[key].trim() !== '') {
+      body[key] = Number(f[key]);
+    }
+  }
+  if (f.partition.trim()) {
+    body.partition = f.partition.trim();
+  }
+  return body;
 }

@@ -30,6 +30,8 @@ export interface IData extends IRef {
   tags: string[];
   createdAt?: string;
   createdBy?: string;
+  /** The preprocessing history (its run's ID) that made it; null for uploaded data. */
+  producedByRunId?: number | null;
 }
 
 /** A file of a data (`GET /data/{id}/files?withUrl=true`). */
@@ -169,19 +171,6 @@ export interface IInference extends ITraining {
 export interface IInferenceDetails extends ITrainingDetails {
   outputValue?: string | null;
   parentInferences?: IInference[];
-}
-
-/** Which run made a data (`producedBy` of `GET /data/{id}`): a preprocessing's history. */
-export interface IProducedBy {
-  runId: number;
-  preprocessId: number;
-  preprocessName: string;
-  dataId: number;
-}
-
-/** A data's details (`GET /data/{id}`). */
-export interface IDataDetails extends IData {
-  producedBy?: IProducedBy | null;
 }
 
 /** A preprocessing definition's list row (`GET /preprocessings`). */

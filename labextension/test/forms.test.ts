@@ -235,10 +235,18 @@ describe('the preprocessing forms', () => {
     });
   });
 
-  it('run on several data, blank resources left to the definition', () => {
+  it('run on several data, blank resources left out for the definition to decide', () => {
     expect(
       preprocessingRunBody([3, 4], { ...EMPTY_PREPROCESSING_RUN_FORM, gpu: '1', options: 'K=v', partition: ' ' })
-    ).toEqual({ dataIds: [3, 4], options: { K: 'v' }, cpu: null, memory: null, gpu: 1, partition: null });
+    ).toEqual({ dataIds: [3, 4], options: { K: 'v' }, gpu: 1 });
+    expect(preprocessingRunBody([3], { cpu: '2', memory: '4', gpu: '0', options: '', partition: ' a100 ' })).toEqual({
+      dataIds: [3],
+      options: {},
+      cpu: 2,
+      memory: 4,
+      gpu: 0,
+      partition: 'a100'
+    });
   });
 });
 

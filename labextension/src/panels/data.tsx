@@ -10,7 +10,7 @@ import { formatSize, percent } from '../format';
 import { splitList } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
-import { IData, IDataDetails, IDataFile } from '../types';
+import { IData, IDataFile } from '../types';
 import { uploadFile } from '../upload';
 import { INewFormProps, ResourcePanel } from './common';
 import { LineageView } from './lineage';
@@ -140,12 +140,9 @@ function DataDetails(props: {
   onError: (e: unknown) => void;
 }): JSX.Element {
   const [files, setFiles] = React.useState<IDataFile[] | null>(null);
-  const [details, setDetails] = React.useState<IDataDetails | null>(null);
   React.useEffect(() => {
     setFiles(null);
-    setDetails(null);
     requestAPI<IDataFile[]>(`data/${props.data.id}/files`, {}, { withUrl: true }).then(setFiles, props.onError);
-    requestAPI<IDataDetails>(`data/${props.data.id}`).then(setDetails, props.onError);
   }, [props.data.id]);
   const remove = async () => {
     if (!window.confirm(`Delete data ${props.data.id}:${props.data.name}?`)) {
@@ -159,7 +156,6 @@ function DataDetails(props: {
     }
   };
   const d = props.data;
-  const made = details?.producedBy;
   return (
     <div className="kqi-detail-pane">
       <Details
@@ -169,19 +165,7 @@ function DataDetails(props: {
           ['Memo', d.memo],
           ['Tags', d.tags.join(', ')],
           ['Created', `${d.createdAt ?? ''} ${d.createdBy ?? ''}`],
-          [
-            'Made by',
-            made ? (
-              <button
-                className="kqi-link kqi-produced-by"
-                onClick={() => props.model.open({ panel: 'preprocessing', show: made.preprocessId })}
-              >
-                preprocessing {made.preprocessId}:{made.preprocessName} on data {made.dataId}
-              </button>
-            ) : (
-              ''
-            )
-          ]
+          ['Made by', d.producedByRunId ? `preprocessing run ${d.producedByRunId} (see its lineage)` : '']
         ]}
       />
       <h4>Files</h4>

@@ -25,7 +25,10 @@ import { IDetailsContext, INewFormProps, ResourcePanel } from './common';
 import { LineageView } from './lineage';
 import { LogView } from './runview';
 
-const ACTIVE = ['Pending', 'Running'];
+/** Statuses of a history that is not over: queued, running, or opened by the external flow. */
+const ACTIVE = ['Pending', 'Running', 'Opened'];
+/** Statuses that change on their own: the histories list is refreshed while one has them. */
+const MOVING = ['Pending', 'Running'];
 
 /** What the Data panel's "Run preprocessing" sends to this panel's New form. */
 export interface IPreprocessingSeed {
@@ -371,7 +374,7 @@ function HistoryDetails(props: {
           Delete history
         </button>
       </div>
-      {h.runId ? <LogView kind="preprocessing" id={h.runId} onEnd={props.onChanged} /> : null}
+      {h.runId && h.status !== 'Opened' ? <LogView kind="preprocessing" id={h.runId} onEnd={props.onChanged} /> : null}
       {h.runId ? <LineageView type="preprocessing" id={h.runId} model={props.model} version={outputs.length} /> : null}
     </div>
   );
@@ -390,7 +393,7 @@ function Histories(props: { id: number; version: number; model: KqiModel; onErro
   React.useEffect(() => {
     load();
   }, [props.id, props.version, reload]);
-  const active = (histories ?? []).some(h => ACTIVE.includes(h.status));
+  const active = (histories ?? []).some(h => MOVING.includes(h.status));
   React.useEffect(() => {
     if (!active) {
       return;
@@ -489,7 +492,7 @@ function PreprocessingDetails(props: { id: number; model: KqiModel; context: IDe
         <button className="jp-mod-styled kqi-edit-preprocessing" onClick={() => setMode('edit')}>
           Edit
         </button>
-        <button className="jp-mod-styled kqi-run-on-data" disabled={!!missing} onClick={() => setMode('run')}>
+        <button className="jp-mod-styled kqi-run-on-data" onClick={() => setMode('run')}>
           Run on data
         </button>
         <button className="jp-mod-styled jp-mod-warn kqi-delete" onClick={remove}>

@@ -41,7 +41,7 @@ data_id_option = click.option("-did", "--data-id", type=int, required=True, help
 
 
 def preprocessings() -> Preprocessings:
-    return Preprocessings(state().client)
+    return state().client.preprocessings
 
 
 def history_name(history: dict) -> str:
@@ -109,7 +109,7 @@ def update_meta_info(id, name, memo, cpu, memory, gpu):
     return emit(result, lambda: click.echo(f"meta-info updated {result['id']}"))
 
 
-delete = id_command(preprocessing, "delete", lambda c, id: Preprocessings(c).delete(id), "deleted",
+delete = id_command(preprocessing, "delete", lambda c, id: c.preprocessings.delete(id), "deleted",
                     "Delete a preprocessing")
 
 

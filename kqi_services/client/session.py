@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from .config import read_config
 from .errors import KqiApiError, KqiConfigError
-from .resources import Account, Data, Datasets, Notebooks, Tenants, Trainings
+from .resources import Account, Data, Datasets, Inferences, Notebooks, Preprocessings, Tenants, Trainings
 from .transfer import download_url, upload_file
 
 #: parallel connections kept per host (upload workers plus the API itself)
@@ -64,6 +64,8 @@ class KqiClient:
         self.data = Data(self)
         self.datasets = Datasets(self)
         self.trainings = Trainings(self)
+        self.inferences = Inferences(self)
+        self.preprocessings = Preprocessings(self)
         self.notebooks = Notebooks(self)
 
     def __repr__(self) -> str:

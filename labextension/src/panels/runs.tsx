@@ -397,7 +397,8 @@ function RunDetails(props: {
       ) : null}
       <LogView kind={spec.kind} id={run.id} onEnd={() => act(async () => undefined)} />
       <OutputFiles kind={spec.kind} id={run.id} version={version} onError={props.onError} />
-      <LineageView type={spec.kind} id={run.id} model={props.model} version={version} />
+      {/* asked again once the run ends, not at every poll */}
+      <LineageView type={spec.kind} id={run.id} model={props.model} version={ACTIVE.includes(run.status) ? 0 : 1} />
     </div>
   );
 }

@@ -91,6 +91,11 @@ def test_definition_needs_only_a_name_but_runs_only_when_complete(platform, lab)
     assert r.status_code == 200 and r.json()["memo"] == "edited" and r.json()["cpu"] == 2
     assert r.json()["name"] == "complete"
     assert [p["id"] for p in api.get("/preprocessings", params={"Name": "complete"}).json()] == [pre["id"]]
+    # resources left out (or null) are the definition's defaults
+    r = api.post(f"/preprocessings/{pre['id']}/run", {"dataId": lab["data"]["id"], "cpu": None, "memory": None})
+    assert r.status_code == 201 and (r.json()["cpu"], r.json()["memory"], r.json()["gpu"]) == (2, 1, 0), r.text
+    assert wait_history(api, pre["id"], lab["data"]["id"])["status"] == "Completed"
+    # a definition whose histories have ended can go; they stay as runs (with their data)
     assert api.delete(f"/preprocessings/{pre['id']}").status_code == 204
     assert api.get(f"/preprocessings/{pre['id']}").status_code == 404
 

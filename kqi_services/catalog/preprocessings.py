@@ -177,7 +177,8 @@ def _input_data(db, tenant: Tenant, pre: Preprocessing, data_ids: list[int]) -> 
 
 
 def run_body(pre: Preprocessing, body: dict) -> dict:
-    """The CreateInputModel of one history: the definition's model, image and command, the request's resources."""
+    """The CreateInputModel of one history: the definition's model, image and command, the request's resources
+    (a resource the request leaves out or sends as null is the definition's default)."""
     return {
         "name": f"preprocessing-{pre.id}",
         "entryPoint": pre.entry_point,
@@ -185,7 +186,7 @@ def run_body(pre: Preprocessing, body: dict) -> dict:
         "gitModel": {"gitId": pre.git_id, "owner": pre.git_owner, "repository": pre.git_repository,
                      "branch": pre.git_branch, "commitId": pre.git_commit},
         "options": body.get("options"),
-        "cpu": body.get("cpu", pre.cpu), "memory": body.get("memory", pre.memory), "gpu": body.get("gpu", pre.gpu),
+        **{name: body[name] if body.get(name) is not None else getattr(pre, name) for name in ("cpu", "memory", "gpu")},
         "partition": body.get("partition"),
     }
 

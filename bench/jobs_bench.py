@@ -48,6 +48,17 @@ def make_repo(root: str) -> tuple[str, str]:
     return os.path.join(root, "repos"), commit
 
 
+def admin_with_repo(platform, repos: str) -> tuple:
+    """The admin's API on ``platform`` and a file:// git endpoint of ``repos`` given to the admin's tenant."""
+    admin = platform.api().login("admin", platform.admin_password)
+    git = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0, "repositoryUrl": f"file://{repos}",
+                                              "apiUrl": f"file://{repos}"}).json()
+    tenant = admin.get("/tenant").json()
+    admin.put(f"/admin/tenants/{tenant['id']}", {"displayName": tenant["displayName"], "gitIds": [1, git["id"]],
+                                                  "registryIds": [1], "storageId": 1})
+    return admin, git
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -81,12 +92,7 @@ def main() -> None:
 
     platform = launch_platform(os.path.join(workdir, "state"))
     try:
-        admin = platform.api().login("admin", platform.admin_password)
-        git = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0, "repositoryUrl": f"file://{repos}",
-                                                  "apiUrl": f"file://{repos}"}).json()
-        tenant = admin.get("/tenant").json()
-        admin.put(f"/admin/tenants/{tenant['id']}", {"displayName": tenant["displayName"], "gitIds": [1, git["id"]],
-                                                      "registryIds": [1], "storageId": 1})
+        admin, git = admin_with_repo(platform, repos)
         data = admin.post("/data", {"name": "in"}).json()
         t = upload(admin, "x.txt", b"x")
         admin.post(f"/data/{data['id']}/files", {"files": [{"fileName": "x.txt", "storedPath": t["storedPath"]}]})

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
 
 from conftest import launch_platform, upload  # noqa: E402
-from jobs_bench import make_repo  # noqa: E402
+from jobs_bench import admin_with_repo, make_repo  # noqa: E402
 
 from kqi_services.executor.sandbox import bwrap_argv, probe_host  # noqa: E402
 from kqi_services.executor.spec import Mount, RunSpec  # noqa: E402
@@ -112,12 +112,7 @@ def main() -> None:
 
     platform = launch_platform(os.path.join(workdir, "state"))
     try:
-        admin = platform.api().login("admin", platform.admin_password)
-        git = admin.post("/admin/git/endpoints", {"name": "local", "serviceType": 0, "repositoryUrl": f"file://{repos}",
-                                                  "apiUrl": f"file://{repos}"}).json()
-        tenant = admin.get("/tenant").json()
-        admin.put(f"/admin/tenants/{tenant['id']}", {"displayName": tenant["displayName"], "gitIds": [1, git["id"]],
-                                                      "registryIds": [1], "storageId": 1})
+        admin, git = admin_with_repo(platform, repos)
         definition = {"entryPoint": COPY, "containerImage": {"image": "python", "tag": "3.11"},
                       "gitModel": {"gitId": git["id"], "owner": "kqi", "repository": "model"},
                       "cpu": 1, "memory": 1, "gpu": 0}

@@ -25,12 +25,12 @@ from kqi_services.orm import Preprocessing
 from .base import APIHandler
 from .runs import (
     ContainerFilesHandler,
-    RunActionHandler,
     RunBase,
     RunEventsHandler,
     RunFileHandler,
     RunFilesHandler,
     RunLogHandler,
+    handlers_for,
 )
 
 
@@ -200,10 +200,8 @@ default_handlers = [
     (rf"{HISTORY}/events", HistoryEventsHandler),
     (rf"{HISTORY}/files", HistoryFilesHandler),
     (rf"{RUNS}/([0-9]+)", HistoryRunHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/log", RunLogHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/events", RunEventsHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/container-files", ContainerFilesHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/files", RunFilesHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/files/([0-9]+)", RunFileHandler, OF_KIND),
-    (rf"{RUNS}/([0-9]+)/halt", RunActionHandler, {**OF_KIND, "final": st.KILLED}),
+    # the run routes a history shares with every kind (its submit, copy and delete are the histories')
+    *(route for route in handlers_for(PREPROCESSING)
+      if route[1] in (RunLogHandler, RunEventsHandler, ContainerFilesHandler, RunFilesHandler, RunFileHandler)
+      or route[0].endswith("/halt")),
 ]

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.platform
 COPY = ("mkdir -p /kqi/output/out/deep /kqi/output/second && cp /kqi/input/$DATA_ID/* /kqi/output/out/ && "
         "echo nested-$DATA_ID > /kqi/output/out/deep/n.txt && echo two > /kqi/output/second/b.txt && "
         "echo top > /kqi/output/not-registered.txt && ln -s /etc/passwd /kqi/output/out/link && "
+        "ln -s /etc /kqi/output/etc-link && ln -s /etc /kqi/output/out/etc && mkfifo /kqi/output/out/pipe && "
         "echo P=$PREPROCESSING_ID D=$DATA_ID N=$DATA_NAME T=\"$TAGS\" && ls /kqi/input/$DATA_ID && pwd && "
         "(touch /kqi/input/$DATA_ID/w 2>/dev/null && echo input-writable || echo input-read-only)")
 
@@ -125,7 +126,8 @@ def test_a_run_on_several_data_makes_a_history_each_and_their_results_data(platf
     assert out["tags"] == sorted([pre["name"], "batch1"]) and out["parentDataId"] == first["id"]
     assert out["producedByRunId"] == done["runId"] and out["isRaw"] is False
     assert f"preprocessing {pre['id']}:{pre['name']} from data {first['id']}:raw-a" in out["memo"]
-    # recursively, by base name; the symlink and /kqi/output's own files are not registered
+    # recursively, by base name; /kqi/output's own files are not registered, and nothing of the host is: links
+    # (to a file, to a directory, as a top-level "data") are not followed and a FIFO is not read
     assert data_files(api, out["id"]) == {"img.bin": b"\x00\x01A" * 1000, "meta.txt": b"a",
                                          "n.txt": f"nested-{first['id']}\n".encode()}
     assert data_files(api, outputs["second"]["id"]) == {"b.txt": b"two\n"}

@@ -190,6 +190,8 @@ def test_inference_from_a_training_shows_its_log_files_and_value(platform, lab, 
     expect(details.locator(".kqi-log-text")).to_contain_text("weights")
     expect(details.locator(".kqi-output-value")).to_have_text("0.93 accuracy")
     expect(details).to_contain_text(f"{training['id']}:{training['name']}")  # its parent training
+    expect(details.locator(".kqi-lineage-upstream")).to_contain_text(
+        f"parent training {training['id']}:{training['name']} (Completed)")
     output = details.locator(".kqi-output-file", has_text="value.txt")
     with page.expect_download() as download:
         output.click()
@@ -231,11 +233,14 @@ def test_preprocessing_from_the_data_panel_history_log_output_data_and_delete(pl
     # the live log through kqi/preprocessing/{runId}/log
     expect(shown.locator(".kqi-log-text")).to_contain_text("pp-log-line")
     (made,) = api.get(f"/preprocessings/{pre['id']}/histories/{source['id']}").json()["outputDataIds"]
+    expect(shown.locator(".kqi-lineage-upstream")).to_contain_text(f"input data {source['id']}:{source['name']}")
+    expect(shown.locator(".kqi-lineage-downstream")).to_contain_text(f"output data {made}:small")
     output = shown.locator(".kqi-output-data", has_text=f"data {made}")
     output.click()
     data_details = open_panel(page, jupyterlab, "Data").locator(".kqi-detail-pane")
     expect(data_details).to_contain_text("small")
     expect(data_details.locator(".kqi-files a", has_text="a.txt")).to_be_visible()
+    expect(data_details.locator(".kqi-lineage-upstream")).to_contain_text(f"input data {source['id']}:{source['name']}")
 
     # deleting the history says it deletes the data it made, and does
     panel = kqi_panel(page, "Preprocessing")

@@ -122,9 +122,11 @@ class HistoryHandler(PreprocessingBase):
         self.write_json(self.history_model(pre, run), 201)
 
     def delete(self, preprocessing_id, data_id):
-        """Deletes the history and the data it produced (the message of a refusal says why)."""
+        """Deletes the history and the data it produced (named in ``X-Deleted-Data``; a refusal says why)."""
         _, run = self.history(preprocessing_id, data_id)
+        made = core.output_data_ids(self.db, run)
         paths = core.delete_history(self.db, run)
+        self.set_header("X-Deleted-Data", ",".join(map(str, made)))
         self.engine.delete_run_files(run)
         self.drop_bytes(paths)
         self.set_status(204)

@@ -112,7 +112,9 @@ def test_define_run_on_several_data_follow_the_logs_and_get_the_results(kqi, tmp
     assert (edited["name"], edited["memo"], edited["cpu"], edited["isLocked"]) == ("renamed", "second memo", 2, True)
 
     # delete-history deletes the data it made; then the definition goes
-    assert kqi("preprocessing", "delete-history", pre_id, "-did", first).stdout.strip() == f"deleted {pre_id}.{first}"
+    made = ", ".join(str(i) for i in sorted(outputs.values()))
+    assert kqi("preprocessing", "delete-history", pre_id, "-did", first).stdout.strip() == \
+        f"deleted {pre_id}.{first} and the data it made: {made}"
     r = kqi("data", "get", outputs["out"], ok=False)
     assert r.returncode == 1 and "[ERROR] 404" in r.stderr
     assert first not in [h["dataId"] for h in kqi.json("preprocessing", "list-histories", pre_id)]

@@ -164,7 +164,8 @@ def test_a_run_on_several_data_makes_a_history_each_and_their_results_data(platf
     assert api.get(f"/preprocessings/{pre['id']}/histories/{lab['data']['id']}").status_code == 404  # none made
 
     # deleting the history deletes the data it produced; then the data can be processed again
-    assert api.delete(f"/preprocessings/{pre['id']}/histories/{first['id']}").status_code == 204
+    r = api.delete(f"/preprocessings/{pre['id']}/histories/{first['id']}")
+    assert r.status_code == 204 and r.headers["X-Deleted-Data"] == ",".join(map(str, done["outputDataIds"]))
     for data_id in done["outputDataIds"]:
         assert api.get(f"/data/{data_id}").status_code == 404
     assert not os.path.exists(binding)

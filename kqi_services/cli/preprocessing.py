@@ -186,8 +186,10 @@ def build_history_files(id, data_id, source, memo, tags):
 @data_id_option
 def delete_history(id, data_id):
     """Delete a history of a preprocessing (and the data it made)"""
-    preprocessings().delete_history(id, data_id)
-    return emit(f"{id}.{data_id}", lambda: click.echo(f"deleted {id}.{data_id}"))
+    made = preprocessings().delete_history(id, data_id)
+    also = f" and the data it made: {', '.join(map(str, made))}" if made else ""
+    return emit({"history": f"{id}.{data_id}", "deletedDataIds": made},
+                lambda: click.echo(f"deleted {id}.{data_id}{also}"))
 
 
 @preprocessing.command("halt-history")

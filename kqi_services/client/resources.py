@@ -374,9 +374,11 @@ class Preprocessings(Resource):
     def history(self, preprocess_id: int, data_id: int) -> dict:
         return self.client.get(self.path(preprocess_id, "histories", int(data_id)))
 
-    def delete_history(self, preprocess_id: int, data_id: int) -> None:
-        """Delete the history and the data it produced."""
+    def delete_history(self, preprocess_id: int, data_id: int) -> list[int]:
+        """Delete the history and the data it produced; the ids of that data."""
+        made = self.client.get(self.path(preprocess_id, "histories", int(data_id))).get("outputDataIds") or []
         self.client.delete(self.path(preprocess_id, "histories", int(data_id)))
+        return made
 
     def halt_history(self, preprocess_id: int, data_id: int) -> dict:
         return self.client.post(self.path(preprocess_id, "histories", int(data_id), "halt"))

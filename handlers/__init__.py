@@ -22,12 +22,13 @@ from . import (
     storage,
     tenants,
     tensorboard,
+    training_search,
     upload,
     users,
     version,
 )
 
 default_handlers = []
-for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, runs, preprocessings, lineage, notebooks,
+for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, notebooks,
                 spawner, shell, tensorboard, version, browser):
     default_handlers.extend(_module.default_handlers)

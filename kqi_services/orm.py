@@ -474,3 +474,17 @@ class RunFile(Audited, Base):
     stored_path: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     is_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TrainingSearchHistory(Audited, Base):
+    """A saved detailed search of trainings (検索履歴): one user's, in one tenant.
+
+    ``detail_json`` holds the SearchDetailInputModel as ``jobs.search`` checked it.
+    """
+
+    __tablename__ = "training_search_histories"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")

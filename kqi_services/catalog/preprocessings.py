@@ -346,6 +346,8 @@ def plan_outputs(tree: RunTree) -> OutputPlan:
     name, or more than the platform's caps.
     """
     plan = OutputPlan()
+    seen: dict[str, dict[str, tuple[bytes, ...]]] = {}  # data name → {file name: its parts}
+    total = 0
     for parts, entry, _dir_fd in tree.walk(limit=MAX_OUTPUT_FILES):
         shown = display_path(parts)
         if entry.kind == TRUNCATED:
@@ -359,7 +361,7 @@ def plan_outputs(tree: RunTree) -> OutputPlan:
                     raise OutputNotRegistered(str(e)) from None
                 if len(plan.data) >= MAX_OUTPUT_DATA:
                     raise OutputNotRegistered(f"/kqi/output holds more than {MAX_OUTPUT_DATA} directories")
-                plan.data[name] = []
+                plan.data[name], seen[name] = [], {}
             continue  # files directly in /kqi/output are not registered
         if entry.kind == DIRECTORY:
             continue
@@ -372,13 +374,15 @@ def plan_outputs(tree: RunTree) -> OutputPlan:
         if len(files) >= MAX_FILES_PER_DATA:
             raise OutputNotRegistered(f"/kqi/output/{data_name} holds more than {MAX_FILES_PER_DATA} files "
                                       "(the most one data may hold)")
-        if plan.file_count >= MAX_OUTPUT_FILES:
+        if total >= MAX_OUTPUT_FILES:
             raise OutputNotRegistered(f"/kqi/output holds more than {MAX_OUTPUT_FILES} files")
-        clash = next((p for n, p in files if n == file_name), None)
+        clash = seen[data_name].get(file_name)
         if clash is not None:
             raise OutputNotRegistered(f"/kqi/output/{data_name} has two files named {file_name!r} "
                                       f"({display_path(clash)} and {shown}): a data's files have one level of names")
         files.append((file_name, parts))
+        seen[data_name][file_name] = parts
+        total += 1
     return plan
 
 

@@ -52,8 +52,13 @@ def partitions_of(nodes) -> list[str]:
     return sorted({n.partition for n in nodes if n.partition})
 
 
+def current_queue_positions(db) -> dict[str, int]:
+    """{``{kind}-{id}``: its place} of every queued run (1 = next): one query for a whole list."""
+    return queue_positions([run_request(r) for r in queued_runs(db)])
+
+
 def queue_position(db, run: Run) -> int | None:
     """Where a queued run stands in the queue (1 = next); None once it left the queue."""
     if run.phase != st.QUEUED:
         return None
-    return queue_positions([run_request(r) for r in queued_runs(db)]).get(f"{run.kind}-{run.id}")
+    return current_queue_positions(db).get(f"{run.kind}-{run.id}")

@@ -89,6 +89,7 @@ def unlink_if_present(path: str) -> None:
 
 AT_FDCWD = -100
 AT_SYMLINK_FOLLOW = 0x400
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def link_fd(fd: int, dest: str) -> None:
@@ -98,7 +99,6 @@ def link_fd(fd: int, dest: str) -> None:
     capability; ``os.link`` would link the magic link itself and fail with
     EXDEV). Raises OSError as ``link`` does (EXDEV across filesystems).
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD, os.fsencode(dest), AT_SYMLINK_FOLLOW) != 0:
+    if _LIBC.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD, os.fsencode(dest), AT_SYMLINK_FOLLOW) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), dest)

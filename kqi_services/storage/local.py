@@ -135,21 +135,25 @@ class LocalStore(UploadAssembler, ObjectStore):
         The file's SHA-256 is read from the fd; when the store holds those
         bytes already, that object is bound instead. The inode becomes the
         store's (read-only, 0444): the run has ended and its output stays as it
-        was. A file on another filesystem is copied. Directory entries are
-        flushed once per directory at the end.
+        was. A file on another filesystem is copied. The files of one call are
+        bound in one directory (a name given twice gets one of its own), and
+        directory entries are flushed once per directory at the end.
         """
         made: list[StoredObject] = []
         dirs = set()
+        batch, used = uuid.uuid4().hex, set()  # one binding directory for the call, unless names repeat
         try:
             for name, fd in files:
                 digest = _sha256_of(fd)
-                stored_path = new_stored_path(prefix, name, uuid.uuid4().hex)
+                stored_path = new_stored_path(prefix, name, batch if name not in used else uuid.uuid4().hex)
+                used.add(name)
                 with self._lock:
                     obj = self._object_path(digest)
-                    os.makedirs(os.path.dirname(obj), exist_ok=True)
+                    if os.path.dirname(obj) not in dirs:
+                        os.makedirs(os.path.dirname(obj), exist_ok=True)
                     if not os.path.exists(obj):
                         self._link_fd(fd, obj)
-                        dirs.add(os.path.dirname(obj))
+                    dirs.add(os.path.dirname(obj))
                     binding = self._bind(obj, stored_path)
                 dirs.add(os.path.dirname(binding))
                 made.append(StoredObject(stored_path, os.fstat(fd).st_size, digest))

@@ -18,7 +18,7 @@ from kqi_services.catalog.data import stored_path_in_use
 from kqi_services.errors import InvalidInput
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import PREPROCESSING
-from kqi_services.jobs.queue import current_queue_positions, queue_position
+from kqi_services.jobs.queue import current_queue_positions
 from kqi_services.listing import apply_standard_filters
 from kqi_services.orm import Preprocessing
 
@@ -46,12 +46,15 @@ class PreprocessingBase(APIHandler):
         pre = self.find(preprocessing_id)
         return pre, core.get_history(self.db, pre, v.path_id(data_id, "dataId"))
 
-    def history_model(self, pre: Preprocessing, run, details: bool = False, positions: dict | None = None) -> dict:
-        """The history's model; ``positions`` (``current_queue_positions``) saves a list a query per history."""
-        position = (positions.get(PREPROCESSING.run_key(run.id)) if positions is not None
-                    else queue_position(self.db, run))
-        return apimodels.preprocessing_history_model(self.db, pre, run, position, core.output_data_ids(self.db, run),
-                                                     details)
+    def history_model(self, pre: Preprocessing, run, details: bool = False) -> dict:
+        return self.history_models(pre, [run], details)[0]
+
+    def history_models(self, pre: Preprocessing, runs: list, details: bool = False) -> list[dict]:
+        """The histories' models: queue positions, output data and input names read once for the whole list."""
+        positions = current_queue_positions(self.db) if any(r.phase == st.QUEUED for r in runs) else {}
+        made = core.output_data_ids_of(self.db, runs)
+        return [apimodels.preprocessing_history_model(self.db, pre, run, positions.get(PREPROCESSING.run_key(run.id)),
+                                                      made.get(run.id, []), details) for run in runs]
 
     def drop_bytes(self, paths: list[str]) -> None:
         store = self.store_for(self.require_tenant())
@@ -102,16 +105,14 @@ class PreprocessingRunHandler(PreprocessingBase):
         body = v.require_object(self.get_json_body())
         runs = core.run_on_data(self.db, self.require_tenant(), self.principal.user, pre, body)
         self.engine.kick()
-        positions = current_queue_positions(self.db)
-        models = [self.history_model(pre, r, positions=positions) for r in runs]
+        models = self.history_models(pre, runs)
         self.write_json(models if "dataIds" in body else models[0], 201)
 
 
 class HistoriesHandler(PreprocessingBase):
     def get(self, preprocessing_id):
         pre = self.find(preprocessing_id)
-        positions = current_queue_positions(self.db)
-        self.write_json([self.history_model(pre, r, positions=positions) for r in core.histories_of(self.db, pre)])
+        self.write_json(self.history_models(pre, core.histories_of(self.db, pre)))
 
 
 class HistoryHandler(PreprocessingBase):

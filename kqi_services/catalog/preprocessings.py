@@ -157,7 +157,23 @@ def get_history(db, pre: Preprocessing, data_id: int) -> Run:
 
 
 def output_data_ids(db, run: Run) -> list[int]:
-    return list(db.scalars(select(Data.id).where(Data.produced_by_run_id == run.id).order_by(Data.id)))
+    return output_data_ids_of(db, [run]).get(run.id, [])
+
+
+def output_data_ids_of(db, runs: list[Run]) -> dict[int, list[int]]:
+    """{history id: the data it produced} for many histories in one query; their input data loaded too
+    (so a list's models read them from the session, not a query each)."""
+    ids = [r.id for r in runs]
+    made: dict[int, list[int]] = {}
+    if not ids:
+        return made
+    for run_id, data_id in db.execute(select(Data.produced_by_run_id, Data.id).where(
+            Data.produced_by_run_id.in_(ids)).order_by(Data.id)):
+        made.setdefault(run_id, []).append(data_id)
+    inputs = {r.input_data_id for r in runs if r.input_data_id is not None}
+    if inputs:
+        list(db.scalars(select(Data).where(Data.id.in_(inputs))))
+    return made
 
 
 def _check_unprocessed(db, pre: Preprocessing, data: Data) -> None:

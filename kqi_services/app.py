@@ -53,7 +53,8 @@ def log_request(handler) -> None:
 
 
 #: executors by the names KQI_EXECUTOR takes
-EXECUTORS = {"local": "kqi_services.executor.local.LocalExecutor"}
+EXECUTORS = {"local": "kqi_services.executor.local.LocalExecutor",
+             "docker": "kqi_services.executor.docker.DockerExecutor"}
 
 
 class KqiService(Application):
@@ -122,7 +123,8 @@ class KqiService(Application):
         ``executor_class(runs_root, extra_ro_paths=...)``: ``runs_root`` is its state directory under
         the platform's, ``extra_ro_paths`` what a notebook's server needs read-only (this Python
         environment). The default runs each in a bubblewrap sandbox on this host. KQI_EXECUTOR names
-        one (``local``) or gives a class's import path. Example:
+        one (``local``; ``docker``: each run in its image over the Docker Engine API at DOCKER_HOST,
+        Docker or Podman) or gives a class's import path. Example:
         ``--KqiService.executor_class=mypackage.executors.MyExecutor``.""",
     ).tag(config=True)
 

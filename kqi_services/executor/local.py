@@ -46,6 +46,12 @@ from .supervisor import (
 START_GRACE_S = 15.0
 
 
+def image_notice(image: str) -> str:
+    """What a run's log says first when it names an image: this executor does not run images."""
+    return (f"[kqi] this platform runs jobs in its own environment: the image {image} is recorded, not used "
+            "(set KQI_EXECUTOR=docker to run jobs in their images)\n")
+
+
 class LocalExecutor(Executor):
     """Runs specs in bubblewrap sandboxes (else ``unshare``) on this host.
 
@@ -106,7 +112,10 @@ class LocalExecutor(Executor):
         write_json_atomic(os.path.join(run_dir, OPTIONS_FILE), data={
             "sandbox": self.sandbox, "cgroup_parent": self.cgroup_parent,
             "extra_ro_paths": list(self.extra_ro_paths), "cgroups": self.cgroups})
-        write_json_atomic(os.path.join(run_dir, SPEC_FILE), spec.to_dict())
+        write_json_atomic(os.path.join(run_dir, SPEC_FILE), {**spec.to_dict(), "registry_auth": None})  # no secrets on disk
+        if spec.image:  # said plainly, never silently: the sandbox runs the host's own environment
+            with open(spec.log_file, "a") as log:
+                log.write(image_notice(spec.image))
         self._launch(run_dir)
         deadline = time.monotonic() + START_GRACE_S
         while (pid := supervisor_pid(run_dir)) is None:

@@ -95,8 +95,12 @@ class RunSpec:
             (``netns.PortForward``): the kqi service, the hub, a notebook's port.
         share_network: kept so that specs written before ``network`` existed
             read back; True there meant ``network="host"``.
-        image: the container image; recorded, the local executor ignores it.
+        image: the container image (registry host included); the local executor records it and
+            says in the log that it is not used.
         halt_grace_s: seconds between SIGTERM and SIGKILL when halted.
+        display_name: the container's name, ``{kind}-{name}-{id}`` (the container executor's).
+        registry_auth: the Docker API's login to pull ``image`` (``username``, ``password``,
+            ``serveraddress``); executors never write it down.
     """
 
     run_id: str
@@ -115,6 +119,8 @@ class RunSpec:
     share_network: bool = False
     image: str = ""
     halt_grace_s: float = 5.0
+    display_name: str = ""
+    registry_auth: dict | None = None
 
     def __post_init__(self):
         self.mounts = [m if isinstance(m, Mount) else Mount(**m) for m in self.mounts]

@@ -18,7 +18,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 
 #: variables of the kqi service's own settings that the hub passes on to it
-SERVICE_SETTINGS = ("KQI_PUBLIC_URL", "KQI_RUN_NETWORK", "KQI_EXECUTOR")
+SERVICE_SETTINGS = ("KQI_PUBLIC_URL", "KQI_RUN_NETWORK", "KQI_EXECUTOR", "DOCKER_HOST", "KQI_PULL_POLICY")
 
 
 class PlatformSettings(Configurable):

@@ -34,15 +34,37 @@ from kqi_services.jobs.gitmodel import GitModelError, clone, clone_url, resolve_
 from kqi_services.jobs.scheduler import Resources, plan
 from kqi_services.jobs.staging import StagedFile, data_layout, dataset_layout, stage
 
+from ..apimodels import registry_path
 from ..executor.base import Executor, RunNotFound, RunState
 from ..executor.spec import DEFAULT_PATH, Mount, RunSpec
-from ..orm import Credential, Data, DataSet, GitEndpoint, Preprocessing, Run, StorageEndpoint, Tenant, User, utcnow
+from ..orm import (
+    Credential,
+    Data,
+    DataSet,
+    GitEndpoint,
+    Preprocessing,
+    RegistryEndpoint,
+    Run,
+    StorageEndpoint,
+    Tenant,
+    User,
+    utcnow,
+)
 from . import status as st
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
 from .queue import holding_runs, node_views, queued_runs, run_request
 from .results import ResultPool, keep_results
-from .runtime import RunPaths, preprocessing_variables, proxy_variables, run_environment, run_forwards, run_mounts
+from .runtime import (
+    RunPaths,
+    container_name,
+    image_reference,
+    preprocessing_variables,
+    proxy_variables,
+    run_environment,
+    run_forwards,
+    run_mounts,
+)
 from .spawns import NotebookSpawns
 
 log = logging.getLogger("kqi.jobs")
@@ -77,6 +99,8 @@ class PreparedRun:
     commit: str
     git_token: str | None
     kind_variables: dict[str, str] = field(default_factory=dict)  # runtime.preprocessing_variables
+    image: str = ""  # runtime.image_reference: with the registry's host
+    registry_auth: dict | None = None  # the owner's registry login, for executors that pull images
 
 
 class JobEngine(NotebookSpawns):
@@ -295,7 +319,24 @@ class JobEngine(NotebookSpawns):
             self.stage_attachments(db, run, store, paths)
             parents = [(p.parent_id, RunPaths.of(self.runs_dir, KINDS[db.get(Run, p.parent_id).kind],
                                                  p.parent_id).output) for p in run.parents]
-            return PreparedRun(paths, parents, repository_url, commit, git_token, kind_variables)
+            image, auth = self.image_of(db, run)
+            return PreparedRun(paths, parents, repository_url, commit, git_token, kind_variables, image, auth)
+
+    def image_of(self, db, run: Run) -> tuple[str, dict | None]:
+        """The run's image with its registry's host, and (for executors that pull) the owner's login there."""
+        registry = db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
+        image = image_reference(run.image, run.image_tag, registry_path(registry) if registry else None,
+                                registry.service_type if registry else None)
+        if not image or registry is None or not getattr(self.executor, "uses_images", False):
+            return image, None
+        cred = db.scalar(select(Credential).where(Credential.user_id == run.user_id, Credential.kind == "registry",
+                                                  Credential.endpoint_id == registry.id))
+        token = self.secret_box.decrypt(cred.secret_encrypted) if cred and cred.secret_encrypted else None
+        if not token:
+            return image, None
+        user = db.get(User, run.user_id)
+        return image, {"username": (cred.user_name or (user.name if user else "")), "password": token,
+                       "serveraddress": registry_path(registry).split("/")[0]}
 
     def forget_executor_run(self, key: str) -> None:
         try:
@@ -325,7 +366,8 @@ class JobEngine(NotebookSpawns):
             network=self.run_network, forwards=run_forwards(env, inbound_port),
             mounts=[Mount(h, t, ro) for h, t, ro in run_mounts(prepared.paths, prepared.parents)],
             cpu=float(run.cpu), memory_bytes=run.memory * GIB, gpus=gpu_ids,
-            image=f"{run.image}:{run.image_tag}" if run.image else "",
+            image=prepared.image, registry_auth=prepared.registry_auth,
+            display_name=container_name(kind.name, run.name, run.id),
         )
 
     def stage_attachments(self, db, run: Run, store, paths: RunPaths) -> None:

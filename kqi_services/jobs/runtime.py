@@ -141,3 +141,33 @@ def run_forwards(env: dict[str, str], inbound_port: int | None = None) -> list[P
     if inbound_port:
         forwards.append(PortForward("in", inbound_port, f"127.0.0.1:{inbound_port}"))
     return forwards
+
+
+#: the registry service type whose images Docker names without a host (Docker Hub)
+DOCKER_HUB = 2
+
+
+def image_reference(image: str | None, tag: str | None, registry_host: str | None, registry_type: int | None) -> str:
+    """The image a container executor pulls: ``{registry host[/project]}/{image}:{tag}``; Docker Hub's without a host.
+
+    >>> image_reference("team/torch", "2", "registry.local:5000", 4)
+    'registry.local:5000/team/torch:2'
+    >>> image_reference("python", "3.11", "registry-1.docker.io", 2)
+    'python:3.11'
+    """
+    if not image:
+        return ""
+    name = f"{image}:{tag or 'latest'}"
+    if not registry_host or registry_type == DOCKER_HUB:
+        return name
+    return f"{registry_host}/{name}"
+
+
+def container_name(kind: str, name: str, run_id: int) -> str:
+    """``{kind}-{name}-{id}`` (the guide's ``inference-{name}-{id}``), made a valid container name.
+
+    >>> container_name("preprocessing", "Crop 画像", 12)
+    'preprocessing-crop-12'
+    """
+    slug = "-".join(filter(None, "".join(c if c.isascii() and c.isalnum() else "-" for c in name.lower()).split("-")))
+    return f"{kind}-{slug[:40]}-{run_id}" if slug else f"{kind}-{run_id}"

@@ -1,0 +1,176 @@
+"""The container executor against a real Podman (its Docker API service): runs in their image, as users see them.
+
+A file only the image has is visible to the run; the contract's mounts
+(read-only where it says), cwd and environment; the exit code as status;
+live log; memory limit → OOMKilled; halt → stopped with its grace; a new
+executor (a restarted service) finds a running container by its label and
+follows it to its end; a missing image is an error with the engine's reason;
+cleanup removes the container. The container's spec is golden-tested,
+GPUs' device requests included (no GPU here).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from conftest import poll_until
+from podman import IMAGE, MARKER, PodmanService, require_podman
+
+from kqi_services.executor.docker import DockerExecutor, container_config, device_requests
+from kqi_services.executor.spec import Mount, RunSpec
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    require_podman()
+    service = PodmanService(str(tmp_path_factory.mktemp("podman"))).start()
+    service.build_image()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def executor(podman, tmp_path):
+    made = []
+
+    def make() -> DockerExecutor:
+        ex = DockerExecutor(str(tmp_path / "executor"), base_url=podman.url)
+        made.append(ex)
+        return ex
+
+    yield make
+    ex = made[0] if made else None
+    if ex is not None:
+        for run_id in ex.run_ids():
+            ex.halt(run_id)
+            poll_until(lambda r=run_id: ex.status(r).phase in ("finished", "lost"), 30, what=f"{run_id} to end")
+            ex.cleanup(run_id)
+
+
+def spec_of(tmp_path, run_id, command, **kw) -> RunSpec:
+    dirs = {name: tmp_path / run_id / name for name in ("git", "input", "output", "attach")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    (dirs["input"] / "x.csv").write_text("a,b\n")
+    mounts = [Mount(str(dirs["git"]), "/kqi/git"), Mount(str(dirs["input"]), "/kqi/input", True),
+              Mount(str(dirs["output"]), "/kqi/output"), Mount(str(dirs["attach"]), "/kqi/attach", True)]
+    return RunSpec(run_id=run_id, command=command, mounts=mounts, image=IMAGE, display_name=f"{run_id}-name",
+                   env={"TRAINING_ID": "7"}, **kw)
+
+
+def finished(ex, run_id, timeout=60):
+    return poll_until(lambda: (s := ex.status(run_id)).phase == "finished" and s, timeout, what=f"{run_id} to end")
+
+
+def test_a_run_sees_its_image_and_the_kqi_contract(executor, tmp_path):
+    ex = executor()
+    spec = spec_of(tmp_path, "training-1", f"cat {MARKER}; pwd; echo id=$TRAINING_ID; cat /kqi/input/x.csv; "
+                                            "echo result > /kqi/output/r.txt; "
+                                            "touch /kqi/input/w 2>/dev/null && echo input-writable || echo input-ro; "
+                                            "echo to-stderr >&2; exit 3")
+    handle = ex.start(spec)
+    assert handle.backend == "docker" and handle.ref
+    state = finished(ex, "training-1")
+    assert state.exit_code == 3 and not state.oom_killed and not state.halted and not state.error
+    log = open(ex.log_path("training-1")).read()
+    assert "only in the image\n/kqi/git\nid=7\na,b\ninput-ro" in log and "to-stderr" in log, log
+    assert (tmp_path / "training-1" / "output" / "r.txt").read_text() == "result\n"
+    container = ex.client.containers.get("training-1-name")  # named as the guide names it
+    assert container.labels["kqi.run-id"] == "training-1"
+    assert "registry_auth" not in open(os.path.join(ex.run_dir("training-1"), "spec.json")).read().replace(
+        '"registry_auth": null', "")
+    ex.cleanup("training-1")
+    assert not ex.client.containers.list(all=True, filters={"label": "kqi.run-id=training-1"})
+
+
+def test_memory_limit_halt_and_reattach(executor, tmp_path):
+    ex = executor()
+    ex.start(spec_of(tmp_path, "training-2", "x=a; while true; do x=$x$x; done", memory_bytes=32 * 1024 * 1024))
+    assert finished(ex, "training-2").oom_killed
+
+    ex.start(spec_of(tmp_path, "training-3", "echo started; sleep 60", halt_grace_s=1))
+    poll_until(lambda: ex.status("training-3").phase == "running", 30, what="running")
+    poll_until(lambda: "started" in open(ex.log_path("training-3")).read(), 10, what="the live log")
+    # a restarted service: a new executor finds the container by its label and follows it
+    again = DockerExecutor(ex.runs_root, base_url=ex._base_url)
+    assert "training-3" in again.running_runs()
+    start = time.monotonic()
+    assert again.halt("training-3") is True
+    state = finished(again, "training-3")
+    assert state.halted and not state.oom_killed and time.monotonic() - start < 15
+    assert "started" in open(again.log_path("training-3")).read()
+
+
+def test_a_missing_image_is_an_error_with_the_reason(executor, tmp_path):
+    ex = executor()
+    spec = spec_of(tmp_path, "training-4", "true")
+    spec.image = "localhost:1/nothing/here:1"
+    ex.start(spec)
+    state = ex.status("training-4")
+    assert state.phase == "finished" and state.error.startswith("The container could not be started: "), state
+    assert "localhost:1/nothing/here" in state.error, state  # the engine's own reason names the image
+
+
+def test_container_config_is_what_the_contract_says():
+    spec = RunSpec(run_id="inference-9", command="python -u infer.py", image="registry.local:5000/team/torch:2",
+                   display_name="inference-resnet-9", env={"INFERENCE_ID": "9"}, cpu=1.5, memory_bytes=2 * 1024**3,
+                   pids_max=512, gpus=[1, 3],
+                   mounts=[Mount("/h/git", "/kqi/git"), Mount("/h/in", "/kqi/input"), Mount("/h/out", "/kqi/output"),
+                           Mount("/h/p", "/kqi/parent", False)])
+    config = container_config(spec)
+    assert config["name"] == "inference-resnet-9" and config["image"] == "registry.local:5000/team/torch:2"
+    assert config["command"] == ["/bin/sh", "-c", "python -u infer.py"] and config["working_dir"] == "/kqi/git"
+    assert config["user"] == "0:0" and config["labels"] == {"kqi.run-id": "inference-9", "kqi.managed": "true"}
+    assert config["volumes"] == {"/h/git": {"bind": "/kqi/git", "mode": "rw"}, "/h/in": {"bind": "/kqi/input",
+                                                                                         "mode": "ro"},
+                                 "/h/out": {"bind": "/kqi/output", "mode": "rw"},
+                                 "/h/p": {"bind": "/kqi/parent", "mode": "ro"}}
+    assert (config["nano_cpus"], config["mem_limit"], config["memswap_limit"], config["pids_limit"]) == (
+        1_500_000_000, 2 * 1024**3, 2 * 1024**3, 512)
+    assert config["device_requests"] == [{"Driver": "nvidia", "DeviceIDs": ["1", "3"], "Capabilities": [["gpu"]]}]
+    assert config["environment"]["INFERENCE_ID"] == "9" and config["environment"]["HOME"] == "/root"
+    assert device_requests([]) == []
+
+
+def test_the_platform_runs_a_training_in_its_image(podman, start_platform, tmp_path):
+    """KQI_EXECUTOR=docker: a training of the image runs in it, named and ended as a user sees it."""
+    from conftest import make_lab, submit, wait_for
+
+    platform = start_platform(extra_env={"KQI_EXECUTOR": "docker", "DOCKER_HOST": podman.url})
+    lab = make_lab(platform, tmp_path / "lab")
+    image = {"image": "localhost/kqi-busybox", "tag": "1"}
+    run = submit(lab, f"cat {MARKER}; ls /kqi/input/training; echo $TRAINING_ID; echo w > /kqi/output/m.txt",
+                 name="in-image", containerImage=image)
+    done = wait_for(lab["api"], run["id"])
+    assert done["status"] == "Completed", done
+    log = lab["api"].get(f"/training/{run['id']}/log").text
+    assert f"only in the image\n{lab['data']['id']}\n{run['id']}" in log, log
+    assert "is recorded, not used" not in log
+    files = lab["api"].get(f"/training/{run['id']}/container-files").json()
+    assert [f["fileName"] for f in files["files"]] == ["m.txt"]
+    names = [c.name for c in podman_client(podman).containers.list(all=True)]
+    assert f"training-in-image-{run['id']}" in names, names
+    failing = wait_for(lab["api"], submit(lab, "exit 4", containerImage=image)["id"])
+    assert failing["status"] == "Failed"
+    missing = wait_for(lab["api"], submit(lab, "true", containerImage={"image": "localhost/absent", "tag": "1"})["id"])
+    assert missing["status"] == "Error" and "localhost/absent:1" in missing["conditionNote"], missing
+
+
+def podman_client(podman):
+    import docker
+
+    return docker.DockerClient(base_url=podman.url)
+
+
+def test_the_sandbox_says_plainly_that_the_image_is_not_used(platform, lab):
+    """The embedded default (the local sandbox) records a run's image and says in its log that it is not used."""
+    from conftest import submit, wait_for
+
+    run = submit(lab, "echo ran")  # python:3.11, as conftest's trainings name it
+    assert wait_for(lab["api"], run["id"])["status"] == "Completed"
+    log = lab["api"].get(f"/training/{run['id']}/log").text
+    assert log.startswith("[kqi] this platform runs jobs in its own environment: the image python:3.11 is recorded, "
+                          "not used (set KQI_EXECUTOR=docker to run jobs in their images)\n"), log
+    assert log.endswith("ran\n")

@@ -20,7 +20,7 @@ from conftest import require_or_skip
 IMAGE = "localhost/kqi-busybox:1"
 MARKER = "/kqi-image-marker"
 BUSYBOX_APPLETS = ("sh", "cat", "echo", "ls", "true", "false", "sleep", "env", "id", "pwd", "mkdir", "cp", "touch",
-                   "head", "wc", "seq", "dd", "yes", "tr", "kill", "ps", "printf", "test", "[")
+                   "head", "wc", "seq", "dd", "yes", "tr", "kill", "ps", "printf", "test", "[", "nc", "grep")
 
 
 def require_podman() -> None:

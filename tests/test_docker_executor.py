@@ -132,6 +132,8 @@ def test_container_config_is_what_the_contract_says():
     assert config["device_requests"] == [{"Driver": "nvidia", "DeviceIDs": ["1", "3"], "Capabilities": [["gpu"]]}]
     assert config["environment"]["INFERENCE_ID"] == "9" and config["environment"]["HOME"] == "/root"
     assert device_requests([]) == []
+    assert config["network_mode"] == "none"  # private: start() joins it to a namespace of its own
+    assert container_config(RunSpec(run_id="t-1", command="true", image="i:1", network="host"))["network_mode"] == "host"
 
 
 def test_the_platform_runs_a_training_in_its_image(podman, start_platform, tmp_path):
@@ -174,3 +176,51 @@ def test_the_sandbox_says_plainly_that_the_image_is_not_used(platform, lab):
     assert log.startswith("[kqi] this platform runs jobs in its own environment: the image python:3.11 is recorded, "
                           "not used (set KQI_EXECUTOR=docker to run jobs in their images)\n"), log
     assert log.endswith("ran\n")
+
+
+def test_a_container_reaches_its_forwards_and_nothing_else_of_the_host(executor, tmp_path):
+    """The attack: a run probes the host's loopback. Only its forwarded port (KQI_SERVER's) answers, also after
+    a restart of the executor (the relay is made again in the running container's namespace)."""
+    import http.server
+    import threading
+
+    from conftest import free_port_block
+
+    from kqi_services.executor.netns import PortForward
+
+    servers = []
+    for body in (b"kqi-service", b"another-tenants-kernel"):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            answer = body
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(self.answer)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port_block(1)), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    allowed, forbidden = (s.server_address[1] for s in servers)
+    get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1"  # busybox's static wget cannot resolve here
+    probe = (f"{get} {allowed}; echo; "
+             f"{get} {forbidden} | grep -q another && echo REACHED || echo refused; ")
+    ex = executor()
+    spec = spec_of(tmp_path, "training-5", "echo first; " + probe + "sleep 2; echo second; " + probe,
+                   forwards=[PortForward("out", allowed, f"127.0.0.1:{allowed}")])
+    ex.start(spec)
+    poll_until(lambda: "refused" in open(ex.log_path("training-5")).read(), 30, what="the first probe")
+    again = DockerExecutor(ex.runs_root, base_url=ex._base_url)
+    ex._close_relay("training-5")  # the old service's relay is gone with it
+    assert "training-5" in again.running_runs()
+    state = finished(again, "training-5")
+    assert state.exit_code == 0
+    log = open(again.log_path("training-5")).read()
+    # (this test process still holds the old executor's log follower: lines may be doubled)
+    assert "REACHED" not in log and "refused" in log.split("second")[-1], log
+    assert "kqi-service" in log.split("first")[-1].split("second")[0] and "kqi-service" in log.split("second")[-1], log
+    for server in servers:
+        server.shutdown()

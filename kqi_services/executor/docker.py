@@ -21,10 +21,16 @@
   ``OOMKilled`` from the container's state, and a halt as ``stop`` (SIGTERM,
   then SIGKILL after the grace period).
 
-Network: containers use the host's network (``network_mode=host``), so
-``KQI_SERVER`` on the host's loopback answers inside; unlike the local
-executor's private namespaces this gives no isolation between runs' ports —
-see the README before using it for several tenants.
+Network, as the local executor's (``netns.py``): a ``private`` run's container
+joins a network namespace of its own that holds only loopback
+(``network_mode=ns:…``), and a relay thread of this executor passes on
+exactly the spec's forwards (``KQI_SERVER``'s port, a notebook's); no other
+port of the host or of another run is reachable. After a service restart
+the relay is made again in the running container's namespace (found from
+its PID). ``host`` shares the host's network, ``none`` gives loopback only;
+``outside`` is not offered to containers yet (they get ``private``, and their
+log says so). A private network needs root; elsewhere containers share the
+host's network and their log says so.
 
 What the executor keeps of a run is a directory under ``runs_root``: the spec
 without secrets (``spec.json``), the log, and a ``halted`` marker.
@@ -39,6 +45,7 @@ import threading
 from datetime import UTC, datetime
 
 from .base import Executor, ExecutorError, RunActive, RunExists, RunHandle, RunNotFound, RunState
+from .netns import NetworkUnavailable, PrivateNetwork, Relay, loopback_source
 from .spec import DEFAULT_PATH, RunSpec
 
 LABEL_RUN = "kqi.run-id"
@@ -68,7 +75,7 @@ def container_config(spec: RunSpec) -> dict:
         "environment": env,
         "volumes": binds,
         "user": "0:0",
-        "network_mode": "host",
+        "network_mode": "host" if spec.network == "host" else "none",  # private: set by start()
         "detach": True,
         "ulimits": [{"Name": n, "Soft": v, "Hard": v} for n, v in ULIMITS],
         "device_requests": device_requests(spec.gpus),
@@ -102,6 +109,7 @@ class DockerExecutor(Executor):
         self._client = client
         self._base_url = base_url
         self._followers: dict[str, threading.Thread] = {}
+        self._relays: dict[str, Relay] = {}
         self._lock = threading.Lock()
 
     # the engine's client ------------------------------------------------------------------------
@@ -148,12 +156,16 @@ class DockerExecutor(Executor):
         with open(os.path.join(run_dir, "spec.json"), "w") as f:
             json.dump({**spec.to_dict(), "registry_auth": None}, f)  # the login is never written down
         log_path = spec.log_file
+        config = container_config(spec)
         try:
             with open(log_path, "ab") as log:
                 self._ensure_image(spec, log)
-            container = self.client.containers.create(**container_config(spec))
+                if spec.network in ("private", "outside"):
+                    config["network_mode"] = self._private_network(spec, log)
+            container = self.client.containers.create(**config)
             container.start()
         except Exception as e:  # noqa: BLE001 - the run ends as Error with the engine's or registry's reason
+            self._close_relay(spec.run_id)
             self._write_error(run_dir, _reason(e))
             return RunHandle(spec.run_id, self.name, "", log_path)
         self._follow(spec.run_id, container, log_path)
@@ -186,6 +198,45 @@ class DockerExecutor(Executor):
                 log.flush()
                 last[layer] = status
         log.write(f"[kqi] pulled {spec.image}\n".encode())
+
+    def _private_network(self, spec: RunSpec, log) -> str:
+        """A namespace of the run's own with its forwards relayed; the container's network mode for it."""
+        if spec.network == "outside":
+            log.write(b"[kqi] the outside network is not given to containers yet: this run has a private one\n")
+        try:
+            network = PrivateNetwork.create()
+        except NetworkUnavailable as e:
+            log.write(f"[kqi] no private network here ({e}): the run shares the host's network\n".encode())
+            return "host"
+        self._relay(spec, network)
+        return f"ns:{network.path()}"
+
+    def _relay(self, spec: RunSpec, network: PrivateNetwork) -> None:
+        relay = Relay(network, spec.forwards, loopback_source(spec.run_id))
+        try:
+            relay.bind()
+        except OSError:
+            relay.close()
+            raise
+        relay.start()
+        with self._lock:
+            self._relays[spec.run_id] = relay
+
+    def _close_relay(self, run_id: str) -> None:
+        with self._lock:
+            relay = self._relays.pop(run_id, None)
+        if relay is not None:
+            relay.close()
+
+    def _relay_again(self, run_id: str, container) -> None:
+        """After a restart: relay the forwards into the running container's namespace again."""
+        spec = self._spec(run_id)
+        pid = container.attrs.get("State", {}).get("Pid")
+        if spec.network not in ("private", "outside") or not pid or not spec.forwards:
+            return
+        host_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        run_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self._relay(spec, PrivateNetwork(host_ns, run_ns))
 
     def _write_error(self, run_dir: str, reason: str) -> None:
         with open(os.path.join(run_dir, "error"), "w") as f:
@@ -231,6 +282,7 @@ class DockerExecutor(Executor):
         # memory-limited container is the kernel's OOM killer (nothing inside may SIGKILL its PID 1)
         oom = bool(state.get("OOMKilled")) or (exit_code == 137 and not halted and bool(spec.memory_bytes))
         self._join_follower(run_id)
+        self._close_relay(run_id)
         return RunState(run_id, "finished", exit_code=exit_code, oom_killed=oom, halted=halted,
                         signal=exit_code - 128 if exit_code and exit_code > 128 else None,
                         started_at=state.get("StartedAt"), finished_at=state.get("FinishedAt"))
@@ -272,6 +324,7 @@ class DockerExecutor(Executor):
                     container = self._container(run_id)
                     if container is not None:
                         self._follow(run_id, container, self._spec(run_id).log_file, since_start=True)
+                        self._relay_again(run_id, container)
         return running
 
     def log_path(self, run_id: str) -> str:

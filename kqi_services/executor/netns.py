@@ -263,8 +263,8 @@ class Relay:
 
     def close(self) -> None:
         """Stop relaying (connections in flight end) and let go of the namespace."""
-        if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)  # (a relay without forwards has ended already)
         if self._thread is not None:
             self._thread.join(5)
         self.network.close()

@@ -15,6 +15,7 @@ from . import (
     lineage,
     notebooks,
     preprocessings,
+    registries,
     roles,
     runs,
     shell,
@@ -29,6 +30,6 @@ from . import (
 )
 
 default_handlers = []
-for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, notebooks,
+for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, registries, notebooks,
                 spawner, shell, tensorboard, version, browser):
     default_handlers.extend(_module.default_handlers)

@@ -30,8 +30,9 @@ def require_podman() -> None:
 
 
 class PodmanService:
-    def __init__(self, root: str):
+    def __init__(self, root: str, registries_conf: str | None = None):
         self.root = root
+        self.env = dict(os.environ, **({"CONTAINERS_REGISTRIES_CONF": registries_conf} if registries_conf else {}))
         self.socket = os.path.join(root, "podman.sock")
         self.url = f"unix://{self.socket}"
         self.flags = ["--root", os.path.join(root, "storage"), "--runroot", os.path.join(root, "run"),
@@ -44,7 +45,7 @@ class PodmanService:
     def start(self) -> PodmanService:
         os.makedirs(self.root, exist_ok=True)
         self.process = subprocess.Popen(["podman", *self.flags, "system", "service", "--time=0", self.url],
-                                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "service.log"),
+                                        env=self.env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.root, "service.log"),
                                                                                "wb"))
         deadline = time.monotonic() + 20
         while not os.path.exists(self.socket):
@@ -69,6 +70,10 @@ class PodmanService:
         subprocess.run(["tar", "-C", rootfs, "-cf", archive, "."], check=True)
         self.podman("import", archive, name)
         return name
+
+    def push(self, image: str, target: str, user: str, password: str) -> None:
+        """Push a local image to a registry (plain HTTP on loopback)."""
+        self.podman("push", "--tls-verify=false", "--creds", f"{user}:{password}", image, target)
 
     def stop(self) -> None:
         if self.process is not None:

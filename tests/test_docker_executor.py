@@ -17,16 +17,29 @@ import time
 import pytest
 from conftest import poll_until
 from podman import IMAGE, MARKER, PodmanService, require_podman
+from registry import PASSWORD as REGISTRY_PASSWORD
+from registry import USER as REGISTRY_USER
+from registry import Registry, require_registry
 
 from kqi_services.executor.docker import DockerExecutor, container_config, device_requests
 from kqi_services.executor.spec import Mount, RunSpec
 
 
 @pytest.fixture(scope="module")
-def podman(tmp_path_factory):
+def registry(tmp_path_factory):
+    require_registry()
+    server = Registry(str(tmp_path_factory.mktemp("registry"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory, registry):
     require_podman()
-    service = PodmanService(str(tmp_path_factory.mktemp("podman"))).start()
+    service = PodmanService(str(tmp_path_factory.mktemp("podman")), registry.registries_conf()).start()
     service.build_image()
+    for tag in ("1", "2"):
+        service.push(IMAGE, f"{registry.host}/team/busybox:{tag}", REGISTRY_USER, REGISTRY_PASSWORD)
     yield service
     service.stop()
 
@@ -224,3 +237,43 @@ def test_a_container_reaches_its_forwards_and_nothing_else_of_the_host(executor,
     assert "kqi-service" in log.split("first")[-1].split("second")[0] and "kqi-service" in log.split("second")[-1], log
     for server in servers:
         server.shutdown()
+
+
+def test_images_are_pulled_from_the_tenants_registry_with_the_users_token(podman, registry, start_platform, tmp_path):
+    """A private registry endpoint: the run's image is pulled with the user's registry login (the pull in its
+    log); a wrong token ends the run as Error with the registry's reason; the registry's images and tags list."""
+    from conftest import make_lab, submit, wait_for
+
+    platform = start_platform(extra_env={"KQI_EXECUTOR": "docker", "DOCKER_HOST": podman.url})
+    lab = make_lab(platform, tmp_path / "lab")
+    admin, api = lab["admin"], lab["api"]
+    r = admin.post("/admin/registry/endpoints", {"name": "team-registry", "host": "127.0.0.1",
+                                                 "portNo": registry.port, "serviceType": 4,
+                                                 "apiUrl": registry.url + "/", "registryUrl": registry.url + "/"})
+    assert r.status_code == 201, r.text
+    reg_id = r.json()["id"]
+    r = admin.put(f"/admin/tenants/{lab['tenant']['id']}", {
+        "displayName": lab["tenant"]["displayName"], "gitIds": [1, lab["git"]["id"]], "defaultGitId": lab["git"]["id"],
+        "registryIds": [1, reg_id], "storageId": 1})
+    assert r.status_code == 200, r.text
+    # without a token the registry says no: the listing and a pull both tell the user
+    r = api.get(f"/registries/{reg_id}/images")
+    assert r.status_code == 400 and "refused" in r.json()["message"], r.text
+    assert api.put("/account/registries", {"id": reg_id, "userName": REGISTRY_USER,
+                                           "password": REGISTRY_PASSWORD}).status_code == 200
+    assert api.get(f"/registries/{reg_id}/images").json() == ["team/busybox"]
+    assert api.get(f"/registries/{reg_id}/images/team/busybox/tags").json() == ["1", "2"]
+    assert api.get(f"/registries/{reg_id}/images/team/nothing/tags").status_code == 404
+    assert api.get("/registries/999999/images").status_code == 404
+
+    image = {"registryId": reg_id, "image": "team/busybox", "tag": "1"}
+    run = wait_for(api, submit(lab, f"cat {MARKER}", containerImage=image)["id"])
+    assert run["status"] == "Completed", run
+    log = api.get(f"/training/{run['id']}/log").text
+    assert f"[kqi] pulling {registry.host}/team/busybox:1" in log and "only in the image" in log, log
+    assert REGISTRY_PASSWORD not in log
+
+    api.put("/account/registries", {"id": reg_id, "userName": REGISTRY_USER, "password": "wrong-token"})
+    refused = wait_for(api, submit(lab, "true", containerImage={**image, "tag": "2"})["id"])
+    assert refused["status"] == "Error" and "unauthorized" in refused["conditionNote"], refused
+    assert "wrong-token" not in refused["conditionNote"] and "wrong-token" not in platform.log()

@@ -277,3 +277,18 @@ def test_images_are_pulled_from_the_tenants_registry_with_the_users_token(podman
     refused = wait_for(api, submit(lab, "true", containerImage={**image, "tag": "2"})["id"])
     assert refused["status"] == "Error" and "unauthorized" in refused["conditionNote"], refused
     assert "wrong-token" not in refused["conditionNote"] and "wrong-token" not in platform.log()
+
+
+def test_the_start_banner_says_who_runs_the_jobs(podman):
+    from kqi_services.hub.banner import engine_version, executor_line
+
+    assert engine_version(podman.url).endswith("4.3.1") or engine_version(podman.url)
+    line = executor_line({"KQI_EXECUTOR": "docker", "DOCKER_HOST": podman.url})
+    assert line.startswith("Jobs: in their container images, through ") and podman.url in line, line
+    line = executor_line({"DOCKER_HOST": podman.url})
+    assert "bubblewrap sandboxes" in line and "set KQI_EXECUTOR=docker" in line, line
+    nowhere = "unix:///nonexistent/docker.sock"
+    line = executor_line({"KQI_EXECUTOR": "docker", "DOCKER_HOST": nowhere})
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in line, line
+    assert executor_line({"DOCKER_HOST": nowhere}, probe=lambda url: None).endswith("(run images are recorded, "
+                                                                                     "not used)")

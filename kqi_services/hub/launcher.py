@@ -18,6 +18,7 @@ import hub_config
 from kqi_services.accounts.secretbox import SecretBox
 from kqi_services.db import make_engine, make_session_factory, upgrade
 from kqi_services.hub import lifeline
+from kqi_services.hub.banner import executor_line
 from kqi_services.hub.settings import PlatformSettings
 from kqi_services.jobs.nodes import detect_node
 from kqi_services.seed import ensure_admin, seed_defaults
@@ -64,6 +65,7 @@ def main(argv=None) -> None:
     if stale:
         print(f"Stopped the kqi service (pid {stale}) that an earlier hub left running", flush=True)
     print(f"KQI Hub: {settings.public_url}/  (state in {settings.state_dir})", flush=True)
+    print(executor_line(dict(os.environ)), flush=True)
     env = dict(os.environ, **settings.service_environment())
     os.chdir(settings.state_dir)
     os.execvpe(sys.executable, hub_command() + argv, env)

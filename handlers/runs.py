@@ -48,6 +48,8 @@ from .base import APIHandler
 from .files import FileSender
 
 MAX_LISTED_ENTRIES = 10_000
+IMAGE_NOT_USED = ("This platform runs jobs in its own environment: the image {image} is recorded, not used "
+                  "(an administrator sets KQI_EXECUTOR=docker to run jobs in their images)")
 LOG_CHUNK = 1024 * 1024
 
 
@@ -86,6 +88,10 @@ class RunBase(APIHandler):
     def details_model(self, run: Run) -> dict:
         model = apimodels.run_details_model(self.db, run, self.kind, queue_position(self.db, run),
                                             self.output_value(run))
+        # added: whether the run's image is what it runs in (never said silently: the sandbox does not use it)
+        model["imageUsed"] = bool(run.image) and bool(getattr(self.engine.executor, "uses_images", False))
+        model["imageNote"] = (IMAGE_NOT_USED.format(image=f"{run.image}:{run.image_tag}")
+                              if run.image and not model["imageUsed"] else None)
         if self.kind.interactive:
             user = self.db.get(User, run.user_id)
             model = apimodels.notebook_details_model(model, run, self.kqi.hub_base_url, user.name if user else "")

@@ -163,6 +163,7 @@ def test_the_platform_runs_a_training_in_its_image(podman, start_platform, tmp_p
     log = lab["api"].get(f"/training/{run['id']}/log").text
     assert f"only in the image\n{lab['data']['id']}\n{run['id']}" in log, log
     assert "is recorded, not used" not in log
+    assert (done["imageUsed"], done["imageNote"]) == (True, None)
     files = lab["api"].get(f"/training/{run['id']}/container-files").json()
     assert [f["fileName"] for f in files["files"]] == ["m.txt"]
     names = [c.name for c in podman_client(podman).containers.list(all=True)]
@@ -189,6 +190,8 @@ def test_the_sandbox_says_plainly_that_the_image_is_not_used(platform, lab):
     assert log.startswith("[kqi] this platform runs jobs in its own environment: the image python:3.11 is recorded, "
                           "not used (set KQI_EXECUTOR=docker to run jobs in their images)\n"), log
     assert log.endswith("ran\n")
+    details = lab["api"].get(f"/training/{run['id']}").json()
+    assert details["imageUsed"] is False and "the image python:3.11 is recorded, not used" in details["imageNote"]
 
 
 def test_a_container_reaches_its_forwards_and_nothing_else_of_the_host(executor, tmp_path):

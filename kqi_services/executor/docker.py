@@ -186,7 +186,7 @@ class DockerExecutor(Executor):
             return
         repository, _, tag = spec.image.rpartition(":") if ":" in spec.image.split("/")[-1] else (spec.image, "", "")
         log.write(f"[kqi] pulling {spec.image}\n".encode())
-        last = {}
+        last: dict[str, str] = {}
         for event in self.client.api.pull(repository, tag=tag or "latest", stream=True, decode=True,
                                           auth_config=spec.registry_auth or None):
             if "error" in event:

@@ -105,6 +105,9 @@ export interface ITrainingDetails extends ITraining {
   startedAt?: string;
   completedAt?: string;
   parents?: ITraining[];
+  /** whether the platform's executor runs the image, and what it says when it does not */
+  imageUsed?: boolean;
+  imageNote?: string | null;
 }
 
 /** A notebook's list row (`GET /notebook`). */

@@ -329,6 +329,9 @@ function RunDetails(props: {
     ['Queue position', run.queuePosition ?? ''],
     ['Note', run.conditionNote]
   ];
+  if (run.imageNote) {
+    rows.push(['Image', <span className="kqi-image-note">{run.imageNote}</span>]);
+  }
   if (spec.outputValue) {
     rows.push(['Output value', <span className="kqi-output-value">{run.outputValue ?? ''}</span>]);
   }

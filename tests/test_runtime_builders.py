@@ -229,3 +229,16 @@ def test_no_forwards_without_urls_and_only_the_inbound_port():
     assert run_forwards({}) == []
     assert run_forwards({}, 9000) == [PortForward("in", 9000, "127.0.0.1:9000")]
     assert run_forwards({"KQI_SERVER": "http://127.0.0.1:8081/"}, 0) == [PortForward("out", 8081, "127.0.0.1:8081")]
+
+
+def test_container_names_and_image_references():
+    from kqi_services.jobs.runtime import container_name, image_reference
+
+    assert container_name("inference", "resnet-50", 9) == "inference-resnet-50-9"
+    assert container_name("preprocessing", "Crop 画像 (v2)", 12) == "preprocessing-crop-v2-12"
+    assert container_name("training", "画像", 3) == "training-3"
+    assert len(container_name("training", "x" * 200, 1)) <= 63
+    assert image_reference("team/torch", "2", "registry.local:5000", 4) == "registry.local:5000/team/torch:2"
+    assert image_reference("python", "3.11", "registry-1.docker.io", 2) == "python:3.11"
+    assert image_reference("python", None, None, None) == "python:latest"
+    assert image_reference(None, "1", "h", 4) == ""

@@ -14,6 +14,11 @@ import pytest
 from conftest import submit, unique, wait_for, wait_until
 from test_kqi_cli import created, field, lab_kqi  # noqa: F401 (lab_kqi: the fixture)
 
+from kqi_services.executor.local import image_notice
+
+#: the first line of the log of a run that names an image: the sandbox says it does not use it
+NOTICE = image_notice("python:3.11")
+
 pytestmark = pytest.mark.platform
 
 RUN = ("-rim", "python", "-rt", "3.11", "-go", "kqi", "-gr", "model", "-c", 1, "-mem", 1, "-g", 0)
@@ -41,7 +46,7 @@ def test_create_with_a_parent_follow_the_log_value_and_files(kqi, tmp_path):
     run_id = created(r)
 
     r = kqi("inference", "log", "-f", run_id)
-    assert r.stdout == f"weights\n{run_id} 7\nend\n"
+    assert r.stdout == NOTICE + f"weights\n{run_id} 7\nend\n"
     assert r.stderr.strip().splitlines()[-1] == "status: Completed"
     assert kqi("inference", "logs", run_id).stdout == r.stdout  # the training group's spelling works too
 
@@ -118,7 +123,7 @@ def test_a_json_body_under_the_options_parent_inferences_halt_and_complete(kqi, 
     wait_log(kqi, completed, "started")
     assert kqi("inference", "complete", completed).stdout.strip() == f"completed {completed}"
     r = kqi("inference", "log", "-f", completed)
-    assert r.stdout == "started\n" and r.stderr.strip().splitlines()[-1] == "status: Completed"
+    assert r.stdout == NOTICE + "started\n" and r.stderr.strip().splitlines()[-1] == "status: Completed"
     assert kqi.json("inference", "get", completed)["outputValue"] == "from the file"
 
     halted = created(kqi("inference", "create", "-f", tmp_path / "body.json", "-n", unique("halt")[:30],

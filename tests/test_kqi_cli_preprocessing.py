@@ -14,6 +14,11 @@ import pytest
 from conftest import unique, upload, wait_until
 from test_kqi_cli import created, field, lab_kqi  # noqa: F401 (lab_kqi: the fixture)
 
+from kqi_services.executor.local import image_notice
+
+#: the first line of the log of a run that names an image: the sandbox says it does not use it
+NOTICE = image_notice("python:3.11")
+
 pytestmark = pytest.mark.platform
 
 RESOURCES = ("-c", 1, "-mem", 1, "-g", 0)
@@ -79,9 +84,9 @@ def test_define_run_on_several_data_follow_the_logs_and_get_the_results(kqi, tmp
     assert r.stdout.splitlines() == [f"started {pre_id}.{first}", f"started {pre_id}.{second}"]
     for data_id, data_name in ((first, "raw-a"), (second, "raw-b")):
         r = kqi("preprocessing", "log", pre_id, "-did", data_id, "-f")
-        assert r.stdout == f"processing {data_name} mode=fast\n"
+        assert r.stdout == NOTICE + f"processing {data_name} mode=fast\n"
         assert r.stderr.strip().splitlines()[-1] == "status: Completed"
-    assert kqi("preprocessing", "log", pre_id, "-did", first).stdout == "processing raw-a mode=fast\n"
+    assert kqi("preprocessing", "log", pre_id, "-did", first).stdout == NOTICE + "processing raw-a mode=fast\n"
 
     lines = kqi("preprocessing", "list-histories", pre_id).stdout.splitlines()
     assert lines[0].split() == ["data_id", "data_name", "created_at", "status"]
@@ -130,7 +135,7 @@ def test_halt_a_history_and_build_histories_made_elsewhere(kqi, tmp_path):
     wait_until(lambda: "started" in kqi("preprocessing", "log", slow, "-did", data_id).stdout, 60, "the log")
     assert kqi("preprocessing", "halt-history", slow, "-did", data_id).stdout.strip() == f"halted {slow}.{data_id}"
     r = kqi("preprocessing", "log", slow, "-did", data_id, "-f")
-    assert r.stdout == "started\n" and r.stderr.strip().splitlines()[-1] == "status: Killed"
+    assert r.stdout == NOTICE + "started\n" and r.stderr.strip().splitlines()[-1] == "status: Killed"
     assert history(kqi, slow, data_id)["outputDataIds"] == []
 
     # build-history: each directory of the source becomes a data (files found recursively); loose files do not

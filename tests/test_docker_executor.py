@@ -136,6 +136,7 @@ def test_container_config_is_what_the_contract_says():
     assert config["name"] == "inference-resnet-9" and config["image"] == "registry.local:5000/team/torch:2"
     assert config["command"] == ["/bin/sh", "-c", "python -u infer.py"] and config["working_dir"] == "/kqi/git"
     assert config["user"] == "0:0" and config["labels"] == {"kqi.run-id": "inference-9", "kqi.managed": "true"}
+    assert container_config(spec, "abc")["labels"]["kqi.owner"] == "abc"
     assert config["volumes"] == {"/h/git": {"bind": "/kqi/git", "mode": "rw"}, "/h/in": {"bind": "/kqi/input",
                                                                                          "mode": "ro"},
                                  "/h/out": {"bind": "/kqi/output", "mode": "rw"},
@@ -221,7 +222,8 @@ def test_a_container_reaches_its_forwards_and_nothing_else_of_the_host(executor,
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
     allowed, forbidden = (s.server_address[1] for s in servers)
-    get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1"  # busybox's static wget cannot resolve here
+    # busybox's static wget cannot resolve here; nc's stdin stays open a while, else it may quit before the answer
+    get = "(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 2) | nc -w 3 127.0.0.1"
     probe = (f"{get} {allowed}; echo; "
              f"{get} {forbidden} | grep -q another && echo REACHED || echo refused; ")
     ex = executor()
@@ -295,3 +297,37 @@ def test_the_start_banner_says_who_runs_the_jobs(podman):
     assert "no Docker engine answers at unix:///nonexistent/docker.sock" in line, line
     assert executor_line({"DOCKER_HOST": nowhere}, probe=lambda url: None).endswith("(run images are recorded, "
                                                                                      "not used)")
+
+
+def test_a_killed_service_reattaches_to_a_running_container(podman, start_platform, tmp_path):
+    """The service is killed while a training runs in its container; the restarted service follows it to its end,
+    its log again, and its relay: the container reaches KQI_SERVER after the restart too."""
+    import signal
+
+    from conftest import _process_tree, alive, make_lab, service_pid, submit, wait_for, wait_until
+    from test_job_durability import answering
+
+    platform = start_platform(extra_env={"KQI_EXECUTOR": "docker", "DOCKER_HOST": podman.url})
+    lab = make_lab(platform, tmp_path / "lab")
+    api = lab["api"]
+    ask = ('p=${KQI_SERVER#http://}; p=${p%%/*}; p=${p#*:}; '
+           '(printf "GET /services/kqi/api/v2/version HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n"; sleep 3) '
+           '| nc -w 5 127.0.0.1 $p | head -1')  # nc's stdin open a while: else it may quit before the answer
+    # the second ask waits for the restarted service (the hub restarts it after a few seconds)
+    again = f'for i in $(seq 1 60); do out=$({ask}); case "$out" in *200*) echo "again $out"; break;; esac; sleep 1; done'
+    run = submit(lab, f"echo started; {ask}; sleep 3; {again}; echo done",
+                 containerImage={"image": "localhost/kqi-busybox", "tag": "1"})
+    log_of = lambda: api.get(f"/training/{run['id']}/log").text  # noqa: E731
+    wait_until(lambda: "200 OK" in log_of(), 30, "the container to reach KQI_SERVER")
+    old = service_pid(platform)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: not alive(old), 5, "the service to die")
+    wait_until(lambda: answering(api, run["id"]), 45, "the restarted service to answer")
+    platform.children = _process_tree(platform.process.pid)
+    done = wait_for(api, run["id"], timeout=60)
+    assert done["status"] == "Completed", done
+    log = api.get(f"/training/{run['id']}/log").text
+    # the log is fetched again from the engine after the restart (from the start, nothing lost), and goes on to
+    # the end; the relay is made again in the container's namespace: KQI_SERVER answers it after the restart
+    assert log.startswith("started\nHTTP/1.1 200 OK") and "again HTTP/1.1 200 OK" in log and log.endswith("done\n"), log
+    assert f"re-attached to training-{run['id']}" in platform.log()

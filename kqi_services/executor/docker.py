@@ -6,7 +6,8 @@
 
 * named ``{kind}-{name}-{id}`` (``RunSpec.display_name``, the guide's
   ``inference-{name}-{id}``) and labelled ``kqi.run-id={kind}-{id}``,
-  ``kqi.managed=true``, so a restarted service finds its containers again by
+  ``kqi.managed=true`` and ``kqi.owner`` (its platform: run ids repeat across
+  platforms on one engine), so a restarted service finds its containers again by
   label: running ones are followed, finished ones collected, nothing is left
   running unowned;
 * the spec's image (pulled when missing, with the spec's registry login; the
@@ -38,6 +39,7 @@ without secrets (``spec.json``), the log, and a ``halted`` marker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -50,6 +52,8 @@ from .spec import DEFAULT_PATH, RunSpec
 
 LABEL_RUN = "kqi.run-id"
 LABEL_MANAGED = "kqi.managed"
+#: which platform's executor made it (a hash of its state directory): run ids repeat across platforms
+LABEL_OWNER = "kqi.owner"
 #: what Podman needs here (shared/FINDINGS.md): lowered ulimits, else the runtime refuses to start
 ULIMITS = (("nofile", 4096), ("nproc", 4096))
 PULL_POLICIES = ("if-not-present", "always", "never")
@@ -62,7 +66,11 @@ def device_requests(gpus: list[int]) -> list[dict]:
     return [{"Driver": "nvidia", "DeviceIDs": [str(g) for g in gpus], "Capabilities": [["gpu"]]}]
 
 
-def container_config(spec: RunSpec) -> dict:
+def owner_label(runs_root: str) -> str:
+    return hashlib.sha256(os.path.abspath(runs_root).encode()).hexdigest()[:16]
+
+
+def container_config(spec: RunSpec, owner: str = "") -> dict:
     """The container a spec becomes, as keyword arguments of the SDK's ``containers.create`` (pure, golden-tested)."""
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", **spec.env}
     binds = {m.host_path: {"bind": m.target, "mode": "ro" if m.effective_read_only else "rw"} for m in spec.mounts}
@@ -70,7 +78,7 @@ def container_config(spec: RunSpec) -> dict:
         "image": spec.image,
         "command": ["/bin/sh", "-c", spec.command],
         "name": spec.display_name or spec.run_id,
-        "labels": {LABEL_RUN: spec.run_id, LABEL_MANAGED: "true"},
+        "labels": {LABEL_RUN: spec.run_id, LABEL_MANAGED: "true", **({LABEL_OWNER: owner} if owner else {})},
         "working_dir": spec.workdir,
         "environment": env,
         "volumes": binds,
@@ -106,10 +114,12 @@ class DockerExecutor(Executor):
         self.runs_root = os.path.abspath(runs_root)
         os.makedirs(self.runs_root, mode=0o700, exist_ok=True)
         self.pull_policy = pull_policy
+        self.owner = owner_label(self.runs_root)
         self._client = client
         self._base_url = base_url
-        self._followers: dict[str, threading.Thread] = {}
+        self._followers: dict[str, threading.Thread | None] = {}  # None: being attached
         self._relays: dict[str, Relay] = {}
+        self._collected: set[str] = set()  # finished runs whose log is complete
         self._lock = threading.Lock()
 
     # the engine's client ------------------------------------------------------------------------
@@ -135,7 +145,8 @@ class DockerExecutor(Executor):
         """The run's container, found by its label; None when it is gone."""
         import docker
 
-        for found in self.client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
+        labels = [f"{LABEL_RUN}={run_id}", f"{LABEL_OWNER}={self.owner}"]
+        for found in self.client.containers.list(all=True, filters={"label": labels}):
             try:
                 found.reload()  # the list's summary holds no State object: inspect it
             except docker.errors.NotFound:
@@ -145,6 +156,7 @@ class DockerExecutor(Executor):
 
     # start ---------------------------------------------------------------------------------------
     def start(self, spec: RunSpec) -> RunHandle:
+        spec.validate()
         if not spec.image:
             raise ExecutorError("the container executor needs the run's image")
         run_dir = self.run_dir(spec.run_id)
@@ -156,20 +168,35 @@ class DockerExecutor(Executor):
         with open(os.path.join(run_dir, "spec.json"), "w") as f:
             json.dump({**spec.to_dict(), "registry_auth": None}, f)  # the login is never written down
         log_path = spec.log_file
-        config = container_config(spec)
+        config = container_config(spec, self.owner)
+        with self._lock:  # this process follows it from the start: status() must not attach a second follower
+            self._followers[spec.run_id] = None
         try:
             with open(log_path, "ab") as log:
                 self._ensure_image(spec, log)
                 if spec.network in ("private", "outside"):
                     config["network_mode"] = self._private_network(spec, log)
-            container = self.client.containers.create(**config)
+            container = self._create(config)
             container.start()
         except Exception as e:  # noqa: BLE001 - the run ends as Error with the engine's or registry's reason
             self._close_relay(spec.run_id)
+            with self._lock:
+                self._followers.pop(spec.run_id, None)
             self._write_error(run_dir, _reason(e))
             return RunHandle(spec.run_id, self.name, "", log_path)
         self._follow(spec.run_id, container, log_path)
         return RunHandle(spec.run_id, self.name, container.id, log_path)
+
+    def _create(self, config: dict):
+        """Create the container; a name another platform on this engine holds gets this platform's suffix."""
+        import docker
+
+        try:
+            return self.client.containers.create(**config)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+            return self.client.containers.create(**{**config, "name": f"{config['name']}-{self.owner[:6]}"})
 
     def _ensure_image(self, spec: RunSpec, log) -> None:
         """Pull the image when the policy says so, its progress into the run's log."""
@@ -275,23 +302,31 @@ class DockerExecutor(Executor):
         if status in ("created", "configured"):
             return RunState(run_id, "starting", halted=halted)
         if status in ("running", "paused", "restarting", "stopping"):
+            self._attach(run_id, container)
             return RunState(run_id, "running", halted=halted, started_at=state.get("StartedAt"))
         exit_code = state.get("ExitCode")
         spec = self._spec(run_id)
         # Podman on cgroup v1 does not always set OOMKilled; a SIGKILL the platform did not send to a
         # memory-limited container is the kernel's OOM killer (nothing inside may SIGKILL its PID 1)
         oom = bool(state.get("OOMKilled")) or (exit_code == 137 and not halted and bool(spec.memory_bytes))
-        self._join_follower(run_id)
+        self._join_follower(run_id, container)
         self._close_relay(run_id)
         return RunState(run_id, "finished", exit_code=exit_code, oom_killed=oom, halted=halted,
                         signal=exit_code - 128 if exit_code and exit_code > 128 else None,
                         started_at=state.get("StartedAt"), finished_at=state.get("FinishedAt"))
 
-    def _join_follower(self, run_id: str) -> None:
+    def _join_follower(self, run_id: str, container) -> None:
+        """The log is complete: the follower has copied the rest, or (it ended while no service followed it)
+        the whole log is fetched from the engine once."""
         with self._lock:
             thread = self._followers.pop(run_id, None)
+            collected = run_id in self._collected
+            self._collected.add(run_id)
         if thread is not None:
             thread.join(timeout=5)
+        elif not collected:
+            with open(self._spec(run_id).log_file, "wb") as log:
+                log.write(container.logs(stdout=True, stderr=True))
 
     def _spec(self, run_id: str) -> RunSpec:
         with open(os.path.join(self._existing(run_id), "spec.json")) as f:
@@ -311,21 +346,19 @@ class DockerExecutor(Executor):
         return sorted(d for d in os.listdir(self.runs_root) if os.path.isfile(os.path.join(self.runs_root, d,
                                                                                             "spec.json")))
 
+    def _attach(self, run_id: str, container) -> None:
+        """A running container this process does not follow yet (the service restarted): follow its log again
+        (from the start) and relay its forwards into its namespace again."""
+        with self._lock:  # the engine asks from several threads: one of them re-attaches
+            if run_id in self._followers or run_id in self._collected:
+                return
+            self._followers[run_id] = None
+        self._follow(run_id, container, self._spec(run_id).log_file, since_start=True)
+        self._relay_again(run_id, container)
+
     def running_runs(self) -> list[str]:
-        """Runs still running; after a restart their logs are followed again (from the start)."""
-        running = []
-        for run_id in self.run_ids():
-            state = self.status(run_id)
-            if state.phase in ("starting", "running"):
-                running.append(run_id)
-                with self._lock:
-                    followed = run_id in self._followers
-                if not followed:
-                    container = self._container(run_id)
-                    if container is not None:
-                        self._follow(run_id, container, self._spec(run_id).log_file, since_start=True)
-                        self._relay_again(run_id, container)
-        return running
+        """Runs still running (``status`` re-attaches to each)."""
+        return [run_id for run_id in self.run_ids() if self.status(run_id).phase in ("starting", "running")]
 
     def log_path(self, run_id: str) -> str:
         return self._spec(run_id).log_file

@@ -19,8 +19,9 @@ from urllib.parse import quote
 import requests
 
 from kqi_services import validation as v
+from kqi_services.accounts.users import registry_login
 from kqi_services.errors import InvalidInput, KqiError, NotFound
-from kqi_services.orm import Credential, RegistryEndpoint
+from kqi_services.orm import RegistryEndpoint
 
 from .base import APIHandler
 
@@ -71,11 +72,7 @@ class RegistryBase(APIHandler):
         registry = self.db.get(RegistryEndpoint, rid)
         if registry is None or rid not in [link.registry_id for link in tenant.registries]:
             raise NotFound(f"Registry {registry_id} is not available in this tenant")
-        cred = self.db.query(Credential).filter_by(user_id=self.principal.user.id, kind="registry",
-                                                   endpoint_id=rid).one_or_none()
-        secret = self.secret_box.decrypt(cred.secret_encrypted) if cred and cred.secret_encrypted else None
-        login = (cred.user_name or self.principal.user.name, secret) if secret else None
-        return registry, login
+        return registry, registry_login(self.db, self.secret_box, self.principal.user, rid)
 
     async def ask(self, registry: RegistryEndpoint, path: str, login) -> dict:
         base = registry.registry_url or registry.api_url

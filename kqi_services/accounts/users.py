@@ -16,6 +16,7 @@ from kqi_services.accounts import lockout
 from kqi_services.accounts.passwords import WeakPassword, hash_password
 from kqi_services.errors import Conflict, InvalidInput, NotFound
 from kqi_services.orm import (
+    Credential,
     GitEndpoint,
     Membership,
     RegistryEndpoint,
@@ -277,3 +278,14 @@ def apply_role_input(db, role: Role, body: dict, actor: str) -> Role:
     role.tenant_id = tenant_id
     role.modified_by = actor
     return role
+
+
+def registry_login(db, secret_box, user: User, registry_id: int) -> tuple[str, str] | None:
+    """(user name, token) the user set for a registry endpoint (``PUT /account/registries``); None without a token.
+
+    The name defaults to the user's own. Pulls (the container executor) and the registry listings log in with it.
+    """
+    cred = db.scalar(select(Credential).where(Credential.user_id == user.id, Credential.kind == "registry",
+                                              Credential.endpoint_id == registry_id))
+    token = secret_box.decrypt(cred.secret_encrypted) if cred and cred.secret_encrypted else None
+    return (cred.user_name or user.name, token) if token else None

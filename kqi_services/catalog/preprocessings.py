@@ -349,10 +349,6 @@ class OutputPlan:
     data: dict[str, list[tuple[str, tuple[bytes, ...]]]] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)  # entries that are not regular files or directories
 
-    @property
-    def file_count(self) -> int:
-        return sum(len(files) for files in self.data.values())
-
 
 def plan_outputs(tree: RunTree) -> OutputPlan:
     """Read /kqi/output: every directory a data, its regular files (recursively) its files, by base name.

@@ -29,6 +29,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from kqi_services.accounts.tokens import bind_token, forget_cached_identities, issue_run_token, revoke_run_token
+from kqi_services.accounts.users import registry_login
 from kqi_services.catalog.preprocessings import OutputNotRegistered, discard_outputs, register_outputs
 from kqi_services.jobs.gitmodel import GitModelError, clone, clone_url, resolve_commit
 from kqi_services.jobs.scheduler import Resources, plan
@@ -329,14 +330,11 @@ class JobEngine(NotebookSpawns):
                                 registry.service_type if registry else None)
         if not image or registry is None or not getattr(self.executor, "uses_images", False):
             return image, None
-        cred = db.scalar(select(Credential).where(Credential.user_id == run.user_id, Credential.kind == "registry",
-                                                  Credential.endpoint_id == registry.id))
-        token = self.secret_box.decrypt(cred.secret_encrypted) if cred and cred.secret_encrypted else None
-        if not token:
-            return image, None
         user = db.get(User, run.user_id)
-        return image, {"username": (cred.user_name or (user.name if user else "")), "password": token,
-                       "serveraddress": registry_path(registry).split("/")[0]}
+        login = registry_login(db, self.secret_box, user, registry.id) if user is not None else None
+        if login is None:
+            return image, None
+        return image, {"username": login[0], "password": login[1], "serveraddress": registry_path(registry).split("/")[0]}
 
     def forget_executor_run(self, key: str) -> None:
         try:

@@ -6,11 +6,12 @@
 PYTHON ?= python3
 VENV := .venv
 UPSTREAM_VENV := .venv-upstream
+WHEELHOUSE := $(VENV)/share/kqi-hub/wheels
 PYTEST_ARGS ?=
 
 .PHONY: run test lint setup clean
 
-setup: $(VENV)/.installed node_modules/.installed $(VENV)/.labextension
+setup: $(VENV)/.installed node_modules/.installed $(VENV)/.labextension $(WHEELHOUSE)/.built
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,13 @@ $(VENV)/.labextension: $(VENV)/.installed $(LABEXT_SOURCES)
 	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm build:prod
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter-builder develop --overwrite .
 	install -D -m 644 labextension/jupyter-config/kqi_services.json $(VENV)/etc/jupyter/jupyter_server_config.d/kqi_services.json
+	touch $@
+
+# the platform's wheels (JupyterHub, JupyterLab, the CLI's libraries, this package), served to runs in container
+# images as a PEP 503 index so they install the kqi CLI and JupyterLab without the internet
+PY_SOURCES := $(shell find kqi_services handlers kqi_spawner hub_config -name '*.py' -not -path '*/labextension/*' 2>/dev/null)
+$(WHEELHOUSE)/.built: $(VENV)/.labextension $(PY_SOURCES)
+	$(VENV)/bin/python -m kqi_services.wheelhouse build --constraints requirements.lock $(WHEELHOUSE)
 	touch $@
 
 # the upstream client has its own `kqi` command: keep it out of our venv

@@ -27,9 +27,10 @@ from . import (
     upload,
     users,
     version,
+    wheels,
 )
 
 default_handlers = []
 for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, registries, notebooks,
-                spawner, shell, tensorboard, version, browser):
+                spawner, shell, tensorboard, version, wheels, browser):
     default_handlers.extend(_module.default_handlers)

@@ -32,8 +32,10 @@ from kqi_services.jobs.tensorboard import TensorBoardManager
 from .db import check_db_revision, make_engine, make_session_factory
 from .executor.hostmount import mount_nosuid
 from .jobs.engine import JobEngine
+from .jobs.imagetools import ImageTools
 from .jobs.interactive import software_paths
 from .storage import StoreRegistry, local_store_for
+from .wheelhouse import default_root as default_wheelhouse_root
 
 log = logging.getLogger("kqi")
 
@@ -132,6 +134,34 @@ class KqiService(Application):
     def _executor_class_default(self):
         return EXECUTORS.get(os.environ.get("KQI_EXECUTOR") or "local", os.environ.get("KQI_EXECUTOR"))
 
+    default_image = Unicode(
+        help="""The image of runs and notebooks that name none, for executors that run images (``KQI_EXECUTOR=docker``):
+        a full reference with its registry host, pulled without a login. Empty: such a run ends as Error
+        saying it needs an image. A notebook's image needs python3 and pip (JupyterLab is installed when
+        missing). KQI_DEFAULT_IMAGE. Example: ``--KqiService.default_image=registry.local:5000/base/python:3.11``.""",
+    ).tag(config=True)
+
+    @default("default_image")
+    def _default_image_default(self):
+        return os.environ.get("KQI_DEFAULT_IMAGE", "")
+
+    install_tools_in_images = Bool(
+        True,
+        help="""Install the kqi CLI (and, for notebooks, JupyterLab and the hub's single-user server) at the start
+        of a run in an image that lacks them, from this platform's wheels (``wheelhouse_dir``), without the
+        internet. False runs images as they are. Example: ``--KqiService.install_tools_in_images=False``.""",
+    ).tag(config=True)
+
+    wheelhouse_dir = Unicode(
+        help="""The directory of wheels served as a PEP 503 index at ``wheels/simple/`` (built by ``make setup``:
+        ``python -m kqi_services.wheelhouse build``), where runs in images install the platform's tools from.
+        Example: ``--KqiService.wheelhouse_dir=/opt/kqi/wheels``.""",
+    ).tag(config=True)
+
+    @default("wheelhouse_dir")
+    def _wheelhouse_dir_default(self):
+        return default_wheelhouse_root()
+
     trust_forwarded_host = Bool(
         False,
         help="""Believe the X-Forwarded-Host header of every request: set it when a proxy in front of
@@ -183,7 +213,8 @@ class KqiService(Application):
         )
         self.jobs = JobEngine(self.session_factory, self.executor, self.stores, self.hub_api, self.secret_box,
                               self.runs_dir, self.run_server_url(), hub_auth=self.hub_auth,
-                              run_network=self.run_network)
+                              run_network=self.run_network, default_image=self.default_image,
+                              image_tools=ImageTools.for_server(self.run_server_url(), self.install_tools_in_images))
         # TensorBoards die with this process (see kqi_services/jobs/tensorboard.py); no shutdown hook needed
         self.tensorboards = TensorBoardManager(os.path.join(self.platform.state_dir, "tensorboard"),
                                                url_path_join(self.service_prefix, "tensorboard/"), parent=self)

@@ -145,6 +145,7 @@ def test_container_config_is_what_the_contract_says():
         1_500_000_000, 2 * 1024**3, 2 * 1024**3, 512)
     assert config["device_requests"] == [{"Driver": "nvidia", "DeviceIDs": ["1", "3"], "Capabilities": [["gpu"]]}]
     assert config["environment"]["INFERENCE_ID"] == "9" and config["environment"]["HOME"] == "/root"
+    assert "PATH" not in config["environment"]  # the image's own PATH (a conda image's /opt/conda/bin) stays
     assert device_requests([]) == []
     assert config["network_mode"] == "none"  # private: start() joins it to a namespace of its own
     assert container_config(RunSpec(run_id="t-1", command="true", image="i:1", network="host"))["network_mode"] == "host"

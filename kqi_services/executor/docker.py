@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 
 from .base import Executor, ExecutorError, RunActive, RunExists, RunHandle, RunNotFound, RunState
 from .netns import NetworkUnavailable, PrivateNetwork, Relay, loopback_source
-from .spec import DEFAULT_PATH, RunSpec
+from .spec import RunSpec
 
 LABEL_RUN = "kqi.run-id"
 LABEL_MANAGED = "kqi.managed"
@@ -72,7 +72,7 @@ def owner_label(runs_root: str) -> str:
 
 def container_config(spec: RunSpec, owner: str = "") -> dict:
     """The container a spec becomes, as keyword arguments of the SDK's ``containers.create`` (pure, golden-tested)."""
-    env = {"PATH": DEFAULT_PATH, "HOME": "/root", **spec.env}
+    env = {"HOME": "/root", **spec.env}  # the image's own PATH stays, unless the run sets one
     binds = {m.host_path: {"bind": m.target, "mode": "ro" if m.effective_read_only else "rw"} for m in spec.mounts}
     config = {
         "image": spec.image,
@@ -362,6 +362,22 @@ class DockerExecutor(Executor):
 
     def log_path(self, run_id: str) -> str:
         return self._spec(run_id).log_file
+
+    def shell_target(self, run_id: str):
+        """A shell into the running ``run_id``: a ``docker_shell.ContainerShellTarget`` (an exec in its container)."""
+        from .docker_shell import ContainerShellTarget
+        from .shell import ShellUnavailable, shell_environment
+
+        phase = self.status(run_id).phase
+        if phase != "running":
+            raise ShellUnavailable(f"run {run_id} is {phase}, not running")
+        container = self._container(run_id)
+        state = container.attrs.get("State", {}) if container is not None else {}
+        if state.get("Status") != "running":
+            raise ShellUnavailable(f"the container of {run_id} is {state.get('Status') or 'gone'}, not running")
+        spec = self._spec(run_id)
+        return ContainerShellTarget(run_id, container.id, shell_environment(container_config(spec)["environment"]),
+                                    spec.workdir, state.get("Pid") or 0, self.client)
 
     def cleanup(self, run_id: str) -> None:
         run_dir = self._existing(run_id)

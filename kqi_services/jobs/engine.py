@@ -52,6 +52,7 @@ from ..orm import (
     utcnow,
 )
 from . import status as st
+from .imagetools import ImageTools
 from .interactive import SpawnRequest, link_workspace, notebook_command, notebook_path, spawner_variables
 from .kinds import KINDS
 from .queue import holding_runs, node_views, queued_runs, run_request
@@ -110,7 +111,7 @@ class JobEngine(NotebookSpawns):
     def __init__(self, session_factory, executor: Executor, stores, hub_api, secret_box, runs_dir: str,
                  server_url: str, poll_seconds: float = 1.0, busy_poll_seconds: float = 0.02,
                  token_seconds: int = 7 * 24 * 3600, hub_auth=None, prepare_ahead_count: int = 2,
-                 run_network: str = "private"):
+                 run_network: str = "private", image_tools: ImageTools | None = None, default_image: str = ""):
         self.session_factory = session_factory
         self.executor = executor
         self.stores = stores
@@ -119,6 +120,9 @@ class JobEngine(NotebookSpawns):
         self.runs_dir = runs_dir
         self.server_url = server_url
         self.run_network = run_network  # executor.spec.NETWORK_MODES
+        # runs in their images (executors that use them): the platform's tools, and the image of runs naming none
+        self.image_tools = image_tools or ImageTools.for_server(server_url)
+        self.default_image = default_image
         self.poll_seconds = poll_seconds
         self.busy_poll_seconds = busy_poll_seconds
         self._active: dict[int, str] = {}  # running runs: id → executor key
@@ -328,13 +332,20 @@ class JobEngine(NotebookSpawns):
         registry = db.get(RegistryEndpoint, run.registry_id) if run.registry_id else None
         image = image_reference(run.image, run.image_tag, registry_path(registry) if registry else None,
                                 registry.service_type if registry else None)
-        if not image or registry is None or not getattr(self.executor, "uses_images", False):
+        if not image and self.uses_images:
+            return self.default_image, None
+        if not image or registry is None or not self.uses_images:
             return image, None
         user = db.get(User, run.user_id)
         login = registry_login(db, self.secret_box, user, registry.id) if user is not None else None
         if login is None:
             return image, None
         return image, {"username": login[0], "password": login[1], "serveraddress": registry_path(registry).split("/")[0]}
+
+    @property
+    def uses_images(self) -> bool:
+        """Whether the executor runs each run in its image (the container executor), not in this host's software."""
+        return bool(getattr(self.executor, "uses_images", False))
 
     def forget_executor_run(self, key: str) -> None:
         try:
@@ -354,8 +365,15 @@ class JobEngine(NotebookSpawns):
             proxies=proxy_variables(dict(os.environ)), kind_variables=prepared.kind_variables,
         )
         command, workdir, inbound_port = run.entry_point, "/kqi/git", None
+        if self.uses_images:  # the kqi CLI installed where the image lacks it
+            command = self.image_tools.job_command(command)
         spawn = self._spawns.get(run.id) if kind.interactive else None
-        if spawn is not None:  # a notebook: the hub's single-user server, opened in /kqi/output
+        if spawn is not None and self.uses_images:  # a notebook in its image: the image's own python serves it
+            env.update(spawner_variables(spawn.env))
+            command = notebook_command(run.entry_point, self.image_tools.notebook_server(spawn.cmd),
+                                       prelude=self.image_tools.notebook_prelude())
+            workdir, inbound_port = "/kqi/output", spawn.port
+        elif spawn is not None:  # a notebook: the hub's single-user server, opened in /kqi/output
             env.update(spawner_variables(spawn.env))
             env["PATH"] = notebook_path(spawn.cmd, DEFAULT_PATH)
             command, workdir, inbound_port = notebook_command(run.entry_point, spawn.cmd), "/kqi/output", spawn.port

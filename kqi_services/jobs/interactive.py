@@ -54,9 +54,11 @@ PRELOAD_MAGICS = ('mkdir -p "$HOME/.ipython/profile_default" && '
                   '> "$HOME/.ipython/profile_default/ipython_kernel_config.py"')
 
 
-def notebook_command(entry_point: str, cmd: list[str]) -> str:
-    """The shell command of a notebook: the magics preloaded, its startup script (if any), then the server."""
-    lines = [PRELOAD_MAGICS]
+def notebook_command(entry_point: str, cmd: list[str], prelude: str = "") -> str:
+    """The shell command of a notebook: ``prelude`` (installing the server in an image), the magics preloaded,
+    its startup script (if any), then the server."""
+    lines = [prelude] if prelude else []
+    lines.append(PRELOAD_MAGICS)
     if entry_point and entry_point.strip():
         lines.append(entry_point)
     lines.append("exec " + shlex.join(cmd))

@@ -85,6 +85,10 @@ class RunBase(APIHandler):
             model.update(apimodels.notebook_lifetime_model(run))
         return model
 
+    def image_pull(self, run: Run) -> dict | None:
+        """The executor's progress of the run's image pull (``executor/pull.py``), if it pulled one."""
+        return self.engine.executor.pull_progress(self.kind.run_key(run.id))
+
     def details_model(self, run: Run) -> dict:
         model = apimodels.run_details_model(self.db, run, self.kind, queue_position(self.db, run),
                                             self.output_value(run))
@@ -92,6 +96,11 @@ class RunBase(APIHandler):
         model["imageUsed"] = bool(run.image) and bool(getattr(self.engine.executor, "uses_images", False))
         model["imageNote"] = (IMAGE_NOT_USED.format(image=f"{run.image}:{run.image_tag}")
                               if run.image and not model["imageUsed"] else None)
+        # added: the image pull, layer by layer; while it runs it is the run's condition
+        model["imagePull"] = self.image_pull(run)
+        if model["imagePull"] and run.status == st.PENDING and not (model["imagePull"]["done"]
+                                                                     or model["imagePull"]["error"]):
+            model["conditionNote"] = model["imagePull"]["message"]
         if self.kind.interactive:
             user = self.db.get(User, run.user_id)
             model = apimodels.notebook_details_model(model, run, self.kqi.hub_base_url, user.name if user else "")
@@ -463,7 +472,14 @@ class NoTensorBoardHandler(RunBase):
 
 class RunEventsHandler(RunBase):
     def get(self, run_id):
-        self.write_json(apimodels.run_events_model(self.find(run_id), self.kind))
+        run = self.find(run_id)
+        events = apimodels.run_events_model(run, self.kind)
+        pull = self.image_pull(run)
+        if pull:  # added: the image pull as an event of its own
+            events.insert(0, {"tenantId": run.tenant_id, "containerName": self.kind.run_key(run.id),
+                              "message": pull["message"], "details": None, "isError": bool(pull["error"]),
+                              "firstTimestamp": None, "lastTimestamp": None})
+        self.write_json(events)
 
 
 def handlers_for(kind: JobKind) -> list:

@@ -278,10 +278,18 @@ def test_images_are_pulled_from_the_tenants_registry_with_the_users_token(podman
     log = api.get(f"/training/{run['id']}/log").text
     assert f"[kqi] pulling {registry.host}/team/busybox:1" in log and "only in the image" in log, log
     assert REGISTRY_PASSWORD not in log
+    # the pull, layer by layer, in the run's details and events (the panels show it while it runs)
+    pull = run["imagePull"]
+    assert pull["done"] and pull["error"] is None and pull["layerCount"] >= 1, pull
+    assert pull["layersDone"] == pull["layerCount"] and pull["message"] == f"Pulled image {registry.host}/team/busybox:1"
+    events = api.get(f"/training/{run['id']}/events").json()
+    assert events[0]["message"] == pull["message"] and events[0]["isError"] is False, events
 
     api.put("/account/registries", {"id": reg_id, "userName": REGISTRY_USER, "password": "wrong-token"})
     refused = wait_for(api, submit(lab, "true", containerImage={**image, "tag": "2"})["id"])
     assert refused["status"] == "Error" and "unauthorized" in refused["conditionNote"], refused
+    assert refused["imagePull"]["error"] and "unauthorized" in refused["imagePull"]["message"], refused["imagePull"]
+    assert api.get(f"/training/{refused['id']}/events").json()[0]["isError"] is True
     assert "wrong-token" not in refused["conditionNote"] and "wrong-token" not in platform.log()
 
 

@@ -350,3 +350,24 @@ def test_limit_writes():
         ("cpu", "cpu.cfs_period_us", "100000"), ("cpu", "cpu.cfs_quota_us", "25000")]
     assert v1_limit_writes(0.001, 0, 10, has_memsw=False) == [
         ("cpu", "cpu.cfs_period_us", "100000"), ("cpu", "cpu.cfs_quota_us", "1000"), ("pids", "pids.max", "10")]
+
+
+def test_an_image_pull_is_summed_up_layer_by_layer():
+    from kqi_services.executor.pull import PullProgress
+
+    pull = PullProgress("registry.local:5000/team/torch:2")
+    assert pull.message() == "Pulling image registry.local:5000/team/torch:2"
+    assert not pull.update({"status": "Pulling from team/torch", "id": "2"})  # the stream's header, no layer
+    assert pull.update({"status": "Pulling fs layer", "id": "a", "progressDetail": {}})
+    assert pull.update({"status": "Downloading", "id": "a", "progressDetail": {"current": 5_000_000,
+                                                                                "total": 20_000_000}})
+    assert not pull.update({"status": "Downloading", "id": "a", "progressDetail": {"current": 10_000_000,
+                                                                                    "total": 20_000_000}})
+    assert pull.update({"status": "Already exists", "id": "b", "progressDetail": {}})
+    assert pull.message() == "Pulling image registry.local:5000/team/torch:2: 1 of 2 layers done, 10.0 of 20.0 MB"
+    pull.update({"status": "Pull complete", "id": "a", "progressDetail": {}})
+    assert pull.to_dict()["layersDone"] == 2 and pull.layers["a"]["current"] == 20_000_000
+    pull.done = True
+    assert pull.message() == "Pulled image registry.local:5000/team/torch:2"
+    pull.error = "unauthorized: authentication required"
+    assert pull.message() == "Pulling image registry.local:5000/team/torch:2 failed: unauthorized: authentication required"

@@ -124,6 +124,10 @@ class Executor(ABC):
     def log_path(self, run_id: str) -> str:
         """The file the run's stdout and stderr are appended to (readable while it runs)."""
 
+    def pull_progress(self, run_id: str) -> dict | None:
+        """The progress of the run's image pull (``pull.PullProgress.to_dict``), for executors that pull; else None."""
+        return None
+
     def shell_target(self, run_id: str):
         """Where an interactive shell into the running ``run_id`` goes (a ``shell.ShellTarget``).
 

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 from .base import Executor, ExecutorError, RunActive, RunExists, RunHandle, RunNotFound, RunState
 from .netns import NetworkUnavailable, PrivateNetwork, Relay, loopback_source
+from .pull import PullRecorder, read_progress
 from .spec import RunSpec
 
 LABEL_RUN = "kqi.run-id"
@@ -57,6 +58,8 @@ LABEL_OWNER = "kqi.owner"
 #: what Podman needs here (shared/FINDINGS.md): lowered ulimits, else the runtime refuses to start
 ULIMITS = (("nofile", 4096), ("nproc", 4096))
 PULL_POLICIES = ("if-not-present", "always", "never")
+#: the pull's progress in the run's directory (``pull.PullRecorder``), read by ``pull_progress``
+PULL_FILE = "pull.json"
 
 
 def device_requests(gpus: list[int]) -> list[dict]:
@@ -213,17 +216,24 @@ class DockerExecutor(Executor):
             return
         repository, _, tag = spec.image.rpartition(":") if ":" in spec.image.split("/")[-1] else (spec.image, "", "")
         log.write(f"[kqi] pulling {spec.image}\n".encode())
+        recorder = PullRecorder(os.path.join(self.run_dir(spec.run_id), PULL_FILE), spec.image)
         last: dict[str, str] = {}
-        for event in self.client.api.pull(repository, tag=tag or "latest", stream=True, decode=True,
-                                          auth_config=spec.registry_auth or None):
-            if "error" in event:
-                raise ExecutorError(f"pulling {spec.image} failed: {event['error']}")
-            status, layer = event.get("status", ""), event.get("id", "")
-            line = f"[kqi] {layer + ': ' if layer else ''}{status} {event.get('progress', '')}".rstrip()
-            if last.get(layer) != status:  # one line per layer and state, not per progress tick
-                log.write((line + "\n").encode())
-                log.flush()
-                last[layer] = status
+        try:
+            for event in self.client.api.pull(repository, tag=tag or "latest", stream=True, decode=True,
+                                              auth_config=spec.registry_auth or None):
+                if "error" in event:
+                    raise ExecutorError(f"pulling {spec.image} failed: {event['error']}")
+                recorder.take(event)
+                status, layer = event.get("status", ""), event.get("id", "")
+                line = f"[kqi] {layer + ': ' if layer else ''}{status} {event.get('progress', '')}".rstrip()
+                if last.get(layer) != status:  # one line per layer and state, not per progress tick
+                    log.write((line + "\n").encode())
+                    log.flush()
+                    last[layer] = status
+        except Exception as e:
+            recorder.end(_reason(e).removeprefix("The container could not be started: "))
+            raise
+        recorder.end()
         log.write(f"[kqi] pulled {spec.image}\n".encode())
 
     def _private_network(self, spec: RunSpec, log) -> str:
@@ -362,6 +372,10 @@ class DockerExecutor(Executor):
 
     def log_path(self, run_id: str) -> str:
         return self._spec(run_id).log_file
+
+    def pull_progress(self, run_id: str) -> dict | None:
+        """The image pull of the run, while and after it pulls (``pull.PullProgress.to_dict``); None without one."""
+        return read_progress(os.path.join(self.run_dir(run_id), PULL_FILE))
 
     def shell_target(self, run_id: str):
         """A shell into the running ``run_id``: a ``docker_shell.ContainerShellTarget`` (an exec in its container)."""

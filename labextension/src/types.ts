@@ -108,6 +108,18 @@ export interface ITrainingDetails extends ITraining {
   /** whether the platform's executor runs the image, and what it says when it does not */
   imageUsed?: boolean;
   imageNote?: string | null;
+  /** the image pull of a run in its image (the container executor), layer by layer */
+  imagePull?: IImagePull | null;
+}
+
+/** An image pull's progress (`imagePull` of a run's details). */
+export interface IImagePull {
+  image: string;
+  done: boolean;
+  error: string | null;
+  layersDone: number;
+  layerCount: number;
+  message: string;
 }
 
 /** A notebook's list row (`GET /notebook`). */

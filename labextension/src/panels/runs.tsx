@@ -332,6 +332,18 @@ function RunDetails(props: {
   if (run.imageNote) {
     rows.push(['Image', <span className="kqi-image-note">{run.imageNote}</span>]);
   }
+  if (run.imagePull) {
+    const pull = run.imagePull;
+    rows.push([
+      'Image pull',
+      <span className="kqi-image-pull">
+        {!pull.done && !pull.error && pull.layerCount > 0 && (
+          <progress value={pull.layersDone} max={pull.layerCount} />
+        )}{' '}
+        {pull.message}
+      </span>
+    ]);
+  }
   if (spec.outputValue) {
     rows.push(['Output value', <span className="kqi-output-value">{run.outputValue ?? ''}</span>]);
   }

@@ -1,10 +1,13 @@
 """A shell into a running training: ``GET api/v2/training/{id}/shell``, a websocket terminal.
 
 Added to the contract (the original's [Shell起動] button opens a root shell
-in the running container). The shell runs inside the run's sandbox
-(``kqi_services/executor/shell.py``: its namespaces, root, cgroup and
-environment, no capabilities). The socket speaks terminado's JSON protocol,
-so JupyterLab's terminal widget and xterm.js attach to it as they are:
+in the running container). The executor's ``shell_target`` says where the
+shell goes and the target opens it: inside the run's sandbox for the local
+executor (``kqi_services/executor/shell.py``: its namespaces, root, cgroup
+and environment, no capabilities), a Docker exec in the run's container for
+the container executor (``kqi_services/executor/docker_shell.py``). The
+socket speaks terminado's JSON protocol, so JupyterLab's terminal widget and
+xterm.js attach to it as they are:
 
 * client → server: ``["stdin", text]``, ``["set_size", rows, cols, …]``;
 * server → client: ``["setup", {}]`` once, ``["stdout", text]``, and
@@ -30,7 +33,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from kqi_services.errors import Conflict, InvalidInput, KqiError
 from kqi_services.executor.base import ExecutorError, RunNotFound
-from kqi_services.executor.shell import ShellProcess, ShellUnavailable, open_shell
+from kqi_services.executor.docker_shell import ContainerShell
+from kqi_services.executor.shell import ShellProcess, ShellUnavailable
 from kqi_services.jobs import status as st
 from kqi_services.jobs.kinds import INFERENCE, TRAINING, JobKind
 
@@ -51,7 +55,8 @@ class ShellHandler(RunBase, WebSocketHandler):
     """The websocket of one shell; see the module's docstring for the protocol."""
 
     kind: JobKind = TRAINING
-    shell: ShellProcess | None = None
+    shell: ShellProcess | ContainerShell | None = None
+    terminal_fd: int | None = None
     ended = False
 
     def set_default_headers(self):
@@ -80,7 +85,8 @@ class ShellHandler(RunBase, WebSocketHandler):
         self._db = None
 
     async def find_target(self, run, label: str):
-        """The sandbox process to enter; waits while a just-admitted run is still being set up."""
+        """Where the shell goes (the executor's ``shell_target``); waits while a just-admitted run is still being
+        set up."""
         executor = self.settings["executor"]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETUP_WAIT_S
@@ -108,7 +114,7 @@ class ShellHandler(RunBase, WebSocketHandler):
 
     async def get(self, run_id):
         try:
-            self.shell = await asyncio.get_running_loop().run_in_executor(None, open_shell, self.target)
+            self.shell = await asyncio.get_running_loop().run_in_executor(None, self.target.open)
         except ShellUnavailable as e:
             raise Conflict(str(e)) from None
         except ExecutorError as e:
@@ -129,11 +135,14 @@ class ShellHandler(RunBase, WebSocketHandler):
         self.reading = True
         self.ended = False
         self.send(["setup", {}])
-        self.loop.add_handler(self.shell.fileno(), self.on_terminal, IOLoop.READ)
+        self.terminal_fd = self.shell.fileno()
+        self.loop.add_handler(self.terminal_fd, self.on_terminal, IOLoop.READ)
+        # a container shell may hold output that came with the engine's response: read once without waiting
+        self.loop.add_callback(self.on_terminal, self.terminal_fd, IOLoop.READ)
         if self.shell.exit_fd is not None:
             self.loop.add_handler(self.shell.exit_fd, self.on_shell_exit, IOLoop.READ)
         else:
-            self.alive_check = self.loop.call_later(0.5, self.poll_shell)
+            self.loop.spawn_callback(self.poll_shell)
 
     def on_message(self, message):
         try:
@@ -221,13 +230,22 @@ class ShellHandler(RunBase, WebSocketHandler):
     def on_shell_exit(self, fd, events):
         self.drain_and_finish()
 
-    def poll_shell(self):
-        if self.ended:
-            return
-        if self.shell.shell_alive():
-            self.alive_check = self.loop.call_later(0.5, self.poll_shell)
-        else:
-            self.drain_and_finish()
+    async def poll_shell(self):
+        """Without an exit descriptor: ask every half second (off the loop: it may ask the engine)."""
+        while True:
+            await asyncio.sleep(0.5)
+            shell = self.shell
+            if self.ended or shell is None:
+                return
+            try:
+                alive = await asyncio.get_running_loop().run_in_executor(None, shell.shell_alive)
+            except Exception:  # noqa: BLE001 - a shell that cannot be asked is taken as ended
+                self.log.exception("Could not check shell %s in %s", shell.pid, shell.run_id)
+                alive = False
+            if not alive:
+                if shell is self.shell:
+                    self.drain_and_finish()
+                return
 
     def drain_and_finish(self):
         """The shell ended: forward what it wrote last, then say so and close."""
@@ -259,12 +277,12 @@ class ShellHandler(RunBase, WebSocketHandler):
             return
         self.ended = True
         loop = IOLoop.current()
-        for fd in (shell.master, shell.exit_fd):
+        for fd in (self.terminal_fd, shell.exit_fd):
             if fd is not None:
                 loop.remove_handler(fd)
         loop.run_in_executor(None, self.terminate, shell)
 
-    def terminate(self, shell: ShellProcess) -> None:
+    def terminate(self, shell: ShellProcess | ContainerShell) -> None:
         try:
             done = shell.terminate()
         except Exception:  # noqa: BLE001 - logged; nothing else can be done from here

@@ -57,7 +57,8 @@ def test_the_wheel_index_serves_the_platforms_wheels_without_a_token(container_l
 
 def test_a_notebook_in_an_image_without_jupyterlab_gets_it_offline(container_lab, podman):
     """The image has python3 and pip only: JupyterLab, the hub's server and the kqi panels' extension are installed
-    from the platform's wheels; JupyterLab opens in /kqi/output with its links; the kqi CLI works in a training."""
+    from the platform's wheels; JupyterLab opens in /kqi/output with its links, kept across a rerun; the kqi CLI
+    works in a training."""
     platform, lab = container_lab
     api = lab["api"]
     nb = run_notebook(lab, containerImage=PYTHON)
@@ -74,10 +75,23 @@ def test_a_notebook_in_an_image_without_jupyterlab_gets_it_offline(container_lab
     assert data.status_code == 200 and lab["data"]["name"] in {d["name"] for d in data.json()}, data.text
     names = [c.name for c in _client(podman).containers.list()]
     assert f"notebook-{nb['name']}-{nb['id']}" in names, names
+    base = platform.url + nb["url"].removesuffix("lab")
+    r = requests.put(base + "api/contents/keep.txt", headers={"Authorization": f"token {api.token}"}, timeout=30,
+                     json={"type": "file", "format": "text", "content": "kept"})
+    assert r.status_code == 201, r.text
     assert api.post(f"/notebook/{nb['id']}/halt").status_code == 200
     assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
     wait_until(lambda: f"notebook-{nb['name']}-{nb['id']}" not in [c.name for c in _client(podman).containers.list()],
                30, "the notebook's container to stop")
+
+    # rerun: a new container of the image, /kqi/output kept
+    assert api.post(f"/notebook/{nb['id']}/rerun", {"cpu": 1}).status_code == 201
+    nb = wait_notebook(api, nb["id"], ("Running",) + ENDED, timeout=420)
+    assert nb["status"] == "Running", nb
+    wait_answering(platform, api, nb)
+    assert lab_get(platform, api, nb, "api/contents/keep.txt").json()["content"] == "kept"
+    assert api.post(f"/notebook/{nb['id']}/halt").status_code == 200
+    wait_notebook(api, nb["id"], ENDED)
 
     # a training in the same image gets the kqi CLI, which talks to the service with the run's own token
     run = submit(lab, "kqi data list", containerImage=PYTHON)

@@ -107,6 +107,10 @@ class ShellTarget:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
 
+    def open(self, rows: int = 24, cols: int = 80) -> ShellProcess:
+        """Start the shell (``open_shell``); every executor's target has this opener (``docker_shell``'s too)."""
+        return open_shell(self, rows, cols)
+
 
 def shell_environment(run_env: dict[str, str]) -> dict[str, str]:
     """The shell's environment from the run's (``RunSpec.sandbox_env()``)."""
@@ -420,20 +424,26 @@ class ShellProcess:
         Returns whether none is left (blocking: call it off the event loop).
         """
         self.close()
-        if grace > 0:
-            _signal_all(self.processes(), (signal.SIGHUP, signal.SIGCONT))
-            end = time.monotonic() + grace
-            while time.monotonic() < end and self.processes():
-                time.sleep(0.02)
-        deadline = time.monotonic() + timeout
-        while True:
-            pids = self.processes()
-            if not pids:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            _signal_all(pids, (signal.SIGKILL,))
+        return end_processes(self.processes, grace, timeout)
+
+
+def end_processes(processes, grace: float, timeout: float) -> bool:
+    """SIGHUP (and SIGCONT) what ``processes()`` lists, then SIGKILL what is left after ``grace`` seconds, until none
+    is left or ``timeout`` has passed; whether none is left."""
+    if grace > 0:
+        _signal_all(processes(), (signal.SIGHUP, signal.SIGCONT))
+        end = time.monotonic() + grace
+        while time.monotonic() < end and processes():
             time.sleep(0.02)
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = processes()
+        if not pids:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        _signal_all(pids, (signal.SIGKILL,))
+        time.sleep(0.02)
 
 
 def _signal_all(pids, signals) -> None:

@@ -337,9 +337,7 @@ function RunDetails(props: {
     rows.push([
       'Image pull',
       <span className="kqi-image-pull">
-        {!pull.done && !pull.error && pull.layerCount > 0 && (
-          <progress value={pull.layersDone} max={pull.layerCount} />
-        )}{' '}
+        {!pull.done && !pull.error && pull.layerCount > 0 && <progress value={pull.layersDone} max={pull.layerCount} />}{' '}
         {pull.message}
       </span>
     ]);

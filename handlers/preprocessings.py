@@ -30,6 +30,7 @@ from .runs import (
     RunFileHandler,
     RunFilesHandler,
     RunLogHandler,
+    RunOutputFileHandler,
     handlers_for,
 )
 
@@ -210,6 +211,7 @@ default_handlers = [
     (rf"{RUNS}/([0-9]+)", HistoryRunHandler, OF_KIND),
     # the run routes a history shares with every kind (its submit, copy and delete are the histories')
     *(route for route in handlers_for(PREPROCESSING)
-      if route[1] in (RunLogHandler, RunEventsHandler, ContainerFilesHandler, RunFilesHandler, RunFileHandler)
+      if route[1] in (RunLogHandler, RunEventsHandler, ContainerFilesHandler, RunFilesHandler, RunFileHandler,
+                    RunOutputFileHandler)
       or route[0].endswith("/halt")),
 ]

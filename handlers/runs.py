@@ -333,6 +333,25 @@ class ContainerFilesHandler(RawNames, RunBase):
         self.write_json({**listing, "exceeded": exceeded, "limit": MAX_LISTED_ENTRIES})
 
 
+class RunOutputFileHandler(RawNames, RunBase):
+    """GET …/{id}/output?path=/dir/name (added): a file of the run's /kqi/output, for a signed-in browser.
+
+    Answers 302 to the file's signed URL (``output_url``, relative to this
+    origin), so a link in a page downloads it however the browser is signed
+    in; 404 for anything but a regular file of the output (never through a symlink).
+    """
+
+    def get(self, run_id):
+        run = self.find(run_id)
+        parts = components((self.query_path() or b"").replace(b"\\", b"/"))
+        if not parts:
+            raise InvalidInput("path must name a file of the output")
+        with RunTree(self.paths(run).output) as tree:
+            tree.open_file(parts).close()
+        self.redirect(output_url(self.kind, run, parts, self.kqi.service_prefix.rstrip("/"),
+                                 self.settings["local_store"].secret))
+
+
 def _utc(epoch: float):
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
@@ -501,6 +520,7 @@ def handlers_for(kind: JobKind) -> list:
         (rf"{base}/([0-9]+)/files/([0-9]+)", RunFileHandler, of_kind),
         (rf"{base}/([0-9]+)/files/([^/]+)/size", RunFileSizeHandler, of_kind),
         (rf"{base}/([0-9]+)/container-files", ContainerFilesHandler, of_kind),
+        (rf"{base}/([0-9]+)/output", RunOutputFileHandler, of_kind),
         (rf"{base}/([0-9]+)/log", RunLogHandler, of_kind),
         (rf"{base}/([0-9]+)/events", RunEventsHandler, of_kind),
     ]

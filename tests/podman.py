@@ -138,6 +138,11 @@ class PodmanService:
                 self.process.kill()
         # containers of the tests go with the storage
         subprocess.run(["podman", *self.flags, "rm", "-af", "-t", "0"], capture_output=True)
+        # Podman leaves its storage's overlay directory mounted on itself: pytest could not remove the temp dir
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1] for line in f]
+        for mount in sorted((m for m in mounts if m.startswith(self.root + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
 
 
 def _shared_libraries(binaries: list[str]) -> set[str]:

@@ -139,8 +139,11 @@ def test_training_submit_live_log_outputs_and_halt(platform, lab, jupyterlab, pa
     trainings.locator(".kqi-filter").first.fill(long_run["name"])
     trainings.locator(".kqi-row", has_text=long_run["name"]).click()
     expect(details.locator(".kqi-status")).to_have_text("Running")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     details.locator(".kqi-halt").click()
     expect(details.locator(".kqi-status")).to_have_text("Killed", timeout=30_000)
+    assert asked == [f"Halt training {long_run['id']} ({long_run['name']})? Its command is stopped."], asked
     assert lab["api"].get(f"/training/{long_run['id']}").json()["status"] == "Killed"
 
 

@@ -3,13 +3,16 @@
  * Inference and Notebooks in the left sidebar, each with the tenant
  * switcher; a run's shell opens in the main area, and a panel asked to show
  * something by another (`KqiModel.open`) comes forward. Everything goes
- * through the server extension under `kqi/`.
+ * through the server extension under `kqi/` (`labhost.ts`); the same screens
+ * run in the KQI console (`console/`).
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { MainAreaWidget, ReactWidget } from '@jupyterlab/apputils';
 import { LabIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { setHost } from './host';
+import { labHost } from './labhost';
 import { KqiModel } from './model';
 import { DataPanel } from './panels/data';
 import { DatasetsPanel } from './panels/datasets';
@@ -46,6 +49,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILabShell],
   activate: (app: JupyterFrontEnd) => {
+    setHost(labHost());
     const model = new KqiModel();
     const actions: IRunActions = {
       openUrl: (url: string) => {

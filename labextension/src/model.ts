@@ -28,6 +28,8 @@ export class KqiModel {
   readonly tenantChanged = new Signal<KqiModel, ITenant | null>(this);
   /** A panel was asked to show something: the shell brings it forward, the panel takes the request. */
   readonly openRequested = new Signal<KqiModel, IOpenRequest>(this);
+  /** A panel's selected row changed (its id, or null when none is): the console keeps it in the URL. */
+  readonly selected = new Signal<KqiModel, { panel: string; id: number | null }>(this);
   account: IAccount | null = null;
   private loading: Promise<IAccount> | null = null;
   private requests = new Map<string, IOpenRequest>();

@@ -22,6 +22,10 @@ export interface IAccount {
   userName: string;
   selectedTenant: ITenant | null;
   tenants: ITenant[];
+  /** added by the platform */
+  isSystemAdmin?: boolean;
+  defaultTenant?: ITenant | null;
+  passwordChangeEnabled?: boolean;
 }
 
 /** A data (`GET /data`, `GET /data/{id}`). */

@@ -117,6 +117,11 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
     };
   }, []);
   const refresh = () => setReload(r => r + 1);
+  const announce = (id: number | null) => {
+    if (props.name) {
+      props.model.selected.emit({ panel: props.name, id });
+    }
+  };
   const query: Record<string, string> = {};
   for (const f of props.textFilters) {
     query[f.param] = filters[f.param] ?? '';
@@ -130,6 +135,7 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
     close: () => {
       setSelected(null);
       setMarked([]);
+      announce(null);
       refresh();
     }
   };
@@ -162,6 +168,7 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
               setCreating(false);
               clearError();
               setSelected(item);
+              announce(item.id);
               setMarked([item]);
               refresh();
             }
@@ -199,6 +206,7 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
             marked={props.renderMarked ? marked.map(m => m.id) : undefined}
             onSelect={(item, additive) => {
               setSelected(item);
+              announce(item.id);
               setMarked(old => {
                 const ids = toggleMarked(
                   old.map(m => m.id),

@@ -6,13 +6,13 @@
  * of the details) is taken as of the moment it arrives and counted down
  * here, so the browser's clock never matters.
  */
-import { PageConfig } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
 import { Details } from '../components';
 import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel, statusLabel } from '../format';
 import { EMPTY_NOTEBOOK_FORM, notebookRerunBody, notebookRunBody, rerunFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
+import { host } from '../host';
 import { KqiModel } from '../model';
 import { INotebook, INotebookDetails, INotebookEndpoint, IRef } from '../types';
 import { INewFormProps, ResourcePanel } from './common';
@@ -20,7 +20,8 @@ import { INewFormProps, ResourcePanel } from './common';
 const ACTIVE = ['Pending', 'Running'];
 
 /** The hub server name of the notebook this JupyterLab runs in ('' outside the hub). */
-export const THIS_SERVER = PageConfig.getOption('hubServerName');
+/** The hub server name of the notebook the screens run in ('' in the console). */
+const thisServer = (): string => host().thisServer;
 
 /** A clock ticking each second while mounted. */
 function useNow(): number {
@@ -268,7 +269,10 @@ function NotebookDetails(props: {
       <Details
         rows={[
           ['ID', details.id],
-          ['Name', details.name + (details.serverName && details.serverName === THIS_SERVER ? ' (this notebook)' : '')],
+          [
+            'Name',
+            details.name + (details.serverName && details.serverName === thisServer() ? ' (this notebook)' : '')
+          ],
           [
             'Status',
             <span className={`kqi-status kqi-status-${details.status}`}>
@@ -352,7 +356,7 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
           <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
           <span className={`kqi-status kqi-status-${n.status}`}>{statusLabel(n.status, n.phase)}</span>{' '}
           {n.status === 'Running' ? <RowRemaining row={n} /> : null}
-          {n.name === THIS_SERVER ? <span className="kqi-nb-this"> (this notebook)</span> : null}
+          {n.name === thisServer() ? <span className="kqi-nb-this"> (this notebook)</span> : null}
         </>
       )}
       renderDetails={(n, c) => (

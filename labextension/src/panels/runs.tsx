@@ -366,7 +366,11 @@ function RunDetails(props: {
         <button
           className="jp-mod-styled jp-mod-warn kqi-halt"
           disabled={!ACTIVE.includes(run.status)}
-          onClick={() => act(() => requestAPI(runPath(spec.kind, run.id, 'halt'), { method: 'POST' }))}
+          onClick={() => {
+            if (window.confirm(`Halt ${spec.kind} ${run.id} (${run.name})? Its command is stopped.`)) {
+              act(() => requestAPI(runPath(spec.kind, run.id, 'halt'), { method: 'POST' }));
+            }
+          }}
         >
           Halt
         </button>

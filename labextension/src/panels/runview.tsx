@@ -3,13 +3,12 @@
  * panels: its live log, its output files, and the shell terminal. Each takes
  * the run's kind; its API path follows from it (`RUN_API_PATH`).
  */
-import { ServerConnection } from '@jupyterlab/services';
-import { URLExt } from '@jupyterlab/coreutils';
 import * as React from 'react';
 
 import { messageOf } from '../errors';
 import { appendTail, closedState, stripAnsi } from '../format';
-import { kqiUrl, requestAPI, requestRaw } from '../handler';
+import { requestAPI, requestRaw, runUrl } from '../handler';
+import { host } from '../host';
 import { IContainerFiles } from '../types';
 import { parentDir, RunKind, runPath } from '../urls';
 
@@ -31,7 +30,7 @@ export function LogView(props: { kind: RunKind; id: number; onEnd?: () => void }
     const follow = async () => {
       const decoder = new TextDecoder();
       for (let attempt = 0; attempt < 20 && !abort.signal.aborted; attempt++) {
-        const response = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset }), {
+        const response = await requestRaw(runUrl(props.kind, props.id, 'log', { offset }), {
           signal: abort.signal
         });
         setState('live');
@@ -46,7 +45,7 @@ export function LogView(props: { kind: RunKind; id: number; onEnd?: () => void }
           setText(old => appendTail(old, chunk, MAX_LOG_CHARS));
         }
         // the stream ends when the run does; ask once more in case a proxy cut it short
-        const check = await requestRaw(kqiUrl(`${props.kind}/${props.id}/log`, { offset, follow: 'false' }), {
+        const check = await requestRaw(runUrl(props.kind, props.id, 'log', { offset, follow: 'false' }), {
           signal: abort.signal
         });
         const rest = await check.text();
@@ -123,7 +122,7 @@ export function OutputFiles(props: {
           <li key={f.key}>
             <a
               className="kqi-output-file"
-              href={kqiUrl(`${props.kind}/${props.id}/output`, { path: f.key })}
+              href={runUrl(props.kind, props.id, 'output', { path: f.key })}
               download={f.fileName}
             >
               {f.fileName}
@@ -151,12 +150,7 @@ export function ShellView(props: { kind: RunKind; id: number }): JSX.Element {
   const socket = React.useRef<WebSocket | null>(null);
   const pre = React.useRef<HTMLPreElement>(null);
   React.useEffect(() => {
-    const settings = ServerConnection.makeSettings();
-    let url = URLExt.join(settings.wsUrl, 'kqi', props.kind, String(props.id), 'shell');
-    if (settings.token) {
-      url += `?token=${encodeURIComponent(settings.token)}`;
-    }
-    const ws = new settings.WebSocket(url);
+    const ws = new WebSocket(host().shellUrl(props.kind, props.id));
     socket.current = ws;
     ws.onopen = () => {
       setState('connected');

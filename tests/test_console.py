@@ -1,0 +1,202 @@
+"""The KQI console at /services/kqi/, in a real browser, as people use it: no notebook anywhere.
+
+Debian's chromium (through Playwright) logs in on the hub's login page and
+opens the console. A system admin creates a tenant and a user on the Admin
+screens; that user logs in, sees no admin menu (and the admin URLs and API
+refuse them), sets a git token on Settings, opens a training's details by
+its URL, follows its log and output, and halts a running one after the
+confirmation. Each step is checked where the user sees it and again through
+the API. Screenshots of the main screens go to ``build/screenshots/console``
+(build artifacts, not committed).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+from browser import chromium
+from conftest import REPO, submit, unique, wait_for
+
+pytestmark = pytest.mark.platform
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+PASSWORD = "user-pass-123"
+SHOTS = os.path.join(REPO, "build", "screenshots", "console")
+
+
+@pytest.fixture
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        b = chromium(p)
+        yield b
+        b.close()
+
+
+def new_page(browser, width=1280, height=800):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    return page
+
+
+def login(page, platform, name, password):
+    page.goto(platform.url + "/hub/login")
+    page.locator("#username_input").fill(name)
+    page.locator("#password_input").fill(password)
+    page.locator("#login_submit").click()
+    page.wait_for_url("**/hub/home")
+
+
+def shot(page, name):
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
+
+
+def test_admin_makes_a_tenant_and_a_user_who_then_works_in_the_console(platform, admin, git_endpoint, browser,
+                                                                       tmp_path):
+    page = new_page(browser)
+    login(page, platform, "admin", platform.admin_password)
+    page.goto(platform.url + "/services/kqi/")
+    expect(page.locator(".kqi-console-brand")).to_have_text("KQI Hub")
+    expect(page.locator(".kqi-console-menu")).to_contain_text("Admin")
+
+    # Admin → Tenants → New: a tenant with the file:// git endpoint and the local storage
+    page.locator(".kqi-console-menu a", has_text="Admin").click()
+    page.wait_for_url("**/services/kqi/admin/tenants")
+    tenant_name = unique("ct")
+    page.locator(".kqi-new").click()
+    form = page.locator(".kqi-entity-form")
+    form.locator("#kqi-f-tenantName").fill(tenant_name)
+    form.locator("#kqi-f-displayName").fill("Console tenant")
+    form.locator(f'#kqi-f-gitIds input[value="{git_endpoint["id"]}"]').check()
+    form.locator("#kqi-f-defaultGitId").select_option(str(git_endpoint["id"]))
+    form.locator("#kqi-f-storageId").select_option("1")
+    form.locator(".kqi-submit").click()
+    expect(page.locator(".kqi-saved")).to_contain_text("Created")
+    expect(page.locator(".kqi-admin-row", has_text=tenant_name)).to_be_visible()
+    (tenant,) = [t for t in admin.get("/admin/tenants").json() if t["name"] == tenant_name]
+    details = admin.get(f"/admin/tenants/{tenant['id']}").json()
+    assert (details["displayName"], details["gitIds"], details["defaultGitId"], details["storageId"]) == (
+        "Console tenant", [git_endpoint["id"]], git_endpoint["id"], 1)
+    shot(page, "admin-tenants")
+
+    # Admin → Users → New: a member of that tenant
+    page.locator(".kqi-console-submenu a", has_text="Users").click()
+    page.wait_for_url("**/services/kqi/admin/users")
+    user_name = unique("cu")
+    page.locator(".kqi-new").click()
+    form = page.locator(".kqi-entity-form")
+    form.locator("#kqi-f-name").fill(user_name)
+    form.locator("#kqi-f-password").fill(PASSWORD)
+    form.locator(f'#kqi-f-tenants tr[data-id="{tenant["id"]}"] .kqi-member').check()
+    form.locator(".kqi-submit").click()
+    expect(page.locator(".kqi-admin-row", has_text=user_name)).to_contain_text(tenant_name)
+    (made,) = [u for u in admin.get("/admin/users").json() if u["name"] == user_name]
+    assert made["systemRoles"] == [] and [(t["id"], t["default"]) for t in made["tenants"]] == [(tenant["id"], True)]
+    shot(page, "admin-users")
+    assert page.errors == []
+
+    # that user logs in and works in the console: no admin menu, admin URLs refused
+    member = platform.api().login(user_name, PASSWORD)
+    page = new_page(browser)
+    login(page, platform, user_name, PASSWORD)
+    page.goto(platform.url + "/services/kqi/")
+    page.wait_for_url("**/services/kqi/")
+    expect(page.locator(".kqi-console-header .kqi-tenant-select")).to_have_value(str(tenant["id"]))
+    expect(page.locator(".kqi-console-menu")).not_to_contain_text("Admin")
+    page.goto(platform.url + "/services/kqi/admin/users")
+    expect(page.locator(".kqi-console-main")).to_contain_text("Only system admins")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    refused = requests.get(platform.api_base + "/admin/users", cookies=cookies, timeout=30)
+    assert refused.status_code == 403 and refused.json()["status"] == 403
+
+    # Settings: a git token for the tenant's endpoint (never shown back on the page)
+    page.locator(".kqi-console-menu a", has_text="Settings").click()
+    row = page.locator(".kqi-settings-gits .kqi-secret-row").first  # the tenant has one git endpoint
+    expect(row.locator(".kqi-secret-state")).to_have_text("not set")
+    row.locator(".kqi-secret-token").fill("console-git-token")
+    row.locator("button", has_text="Save").click()
+    expect(row.locator(".kqi-secret-state")).to_have_text("set")
+    assert "console-git-token" not in page.content()
+    gits = member.get("/account/gits").json()["gits"]
+    assert [g["token"] for g in gits if g["id"] == git_endpoint["id"]] == ["console-git-token"]
+    expect(page.locator(".kqi-cli-login")).to_have_text(
+        f"kqi account login -s {platform.url}/services/kqi -u {user_name}")
+    shot(page, "settings")
+    assert page.errors == []
+
+
+def test_a_training_opens_by_its_url_with_its_log_and_halts_after_a_confirmation(platform, lab, browser):
+    api = lab["api"]
+    done = submit(lab, "echo from-the-console; echo out > /kqi/output/result.txt")
+    assert wait_for(api, done["id"])["status"] == "Completed"
+    page = new_page(browser)
+    login(page, platform, api.get("/account").json()["userName"], PASSWORD)
+
+    # a bookmarked detail URL opens that training, its log and its output
+    page.goto(f"{platform.url}/services/kqi/trainings/{done['id']}")
+    details = page.locator(".kqi-training-details")
+    expect(details.locator(".kqi-status")).to_have_text("Completed")
+    expect(details).to_contain_text(done["name"])
+    expect(details.locator(".kqi-log")).to_contain_text("from-the-console")
+    link = details.locator("a", has_text="result.txt")
+    with page.expect_download() as download:
+        link.click()
+    assert open(download.value.path()).read() == "out\n"
+    shot(page, "training-details")
+
+    # selecting another row puts it in the URL; back returns to the first
+    running = submit(lab, "sleep 300")
+    wait_for(api, running["id"], statuses=("Running",))
+    page.locator(".kqi-panel button", has_text="Reload").click()
+    page.locator(".kqi-row", has_text=running["name"]).click()
+    page.wait_for_url(f"**/services/kqi/trainings/{running['id']}")
+    expect(details.locator(".kqi-status")).to_have_text("Running")
+
+    # halt asks first: dismissed, nothing happens; accepted, the training is Killed
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    details.locator(".kqi-halt").click()
+    assert api.get(f"/training/{running['id']}").json()["status"] == "Running"
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    details.locator(".kqi-halt").click()
+    expect(details.locator(".kqi-status")).to_have_text("Killed", timeout=30_000)
+    assert api.get(f"/training/{running['id']}").json()["status"] == "Killed"
+    assert asked == [f"Halt training {running['id']} ({running['name']})? Its command is stopped."] * 2
+
+    # the menu's screens, at 1280×800 and in a narrow window
+    for section in ("data", "datasets", "preprocessing", "inference", "notebooks"):
+        page.locator(".kqi-console-menu").get_by_role("link", name=section.capitalize(), exact=True).click()
+        page.wait_for_url(f"**/services/kqi/{section}")
+        expect(page.locator(".kqi-console-main h2").first).to_be_visible()
+        shot(page, section)
+    narrow = new_page(browser, width=600, height=900)
+    login(narrow, platform, api.get("/account").json()["userName"], PASSWORD)
+    narrow.goto(f"{platform.url}/services/kqi/trainings/{done['id']}")
+    expect(narrow.locator(".kqi-training-details .kqi-status")).to_have_text("Completed")
+    assert narrow.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # nothing clipped off
+    shot(narrow, "training-narrow")
+    assert page.errors == [] and narrow.errors == []
+
+
+def test_the_landing_answers_json_to_api_clients_and_the_page_to_browsers(platform, lab):
+    from conftest import hub_login
+
+    s = hub_login(platform, lab["api"].get("/account").json()["userName"], PASSWORD)
+    data = s.get(platform.url + "/services/kqi/", timeout=30)
+    assert data.status_code == 200 and data.json()["console"] == "/services/kqi/"
+    page = s.get(platform.url + "/services/kqi/trainings/7", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and 'id="kqi-console"' in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    script = page.text.split('<script src="')[1].split('"')[0]
+    bundle = requests.get(platform.url + script, timeout=30)
+    assert bundle.status_code == 200 and "javascript" in bundle.headers["Content-Type"]
+    assert requests.get(platform.url + "/services/kqi/static/console/../../../etc/passwd", timeout=30).status_code \
+        in (403, 404)

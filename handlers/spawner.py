@@ -12,6 +12,10 @@ inside the hub, which holds it in its config): ``Authorization: token …``.
   differs from ``since`` or after ``S`` seconds.
 - ``POST internal/notebooks/{id}/stop`` — the hub stops the server: halt it
   and answer once it has ended.
+- ``GET internal/spawn-options?user=NAME&serverName=S`` — what the hub's spawn
+  form offers (the user's tenants, the tenant's datasets, git endpoints,
+  registries and partitions, by name), or the stopped notebook of that server
+  that a start reruns with its own last settings.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from kqi_services.jobs import status as st
 from kqi_services.jobs.engine import JobEngine
 from kqi_services.jobs.interactive import SpawnRequest
 from kqi_services.jobs.kinds import NOTEBOOK
-from kqi_services.jobs.queue import queue_position
+from kqi_services.jobs.queue import partitions_of, queue_position, visible_nodes
 from kqi_services.jobs.submission import rerun_body, submit_run
-from kqi_services.orm import Run, Tenant, User
+from kqi_services.orm import DataSet, GitEndpoint, RegistryEndpoint, Run, Tenant, User
 
 from .base import APIHandler
 
@@ -53,6 +57,18 @@ class SpawnerAPIHandler(APIHandler):
     @property
     def engine(self) -> JobEngine:
         return self.settings["engine"]
+
+    def tenant_for(self, user: User, tenant_id) -> Tenant:
+        if tenant_id in (None, ""):
+            membership = user.default_membership
+        else:
+            try:
+                membership = user.membership(int(tenant_id))
+            except (TypeError, ValueError):
+                raise InvalidInput("tenantId must be a tenant id") from None
+        if membership is None:
+            raise Forbidden(f"{user.name} is not a member of that tenant")
+        return membership.tenant
 
     def notebook(self, run_id) -> Run:
         run = self.db.get(Run, v.path_id(run_id))
@@ -93,17 +109,6 @@ class SpawnerNotebooksHandler(SpawnerAPIHandler):
             run = submit_run(self.db, NOTEBOOK, tenant, user, body, server_name=server_name)
         self.write_json(self.state(run), 201)
 
-    def tenant_for(self, user: User, tenant_id) -> Tenant:
-        if tenant_id in (None, ""):
-            membership = user.default_membership
-        else:
-            try:
-                membership = user.membership(int(tenant_id))
-            except (TypeError, ValueError):
-                raise InvalidInput("tenantId must be a tenant id") from None
-        if membership is None:
-            raise Forbidden(f"{user.name} is not a member of that tenant")
-        return membership.tenant
 
 
 class SpawnerSpawnHandler(SpawnerAPIHandler):
@@ -164,7 +169,42 @@ class SpawnerStopHandler(SpawnerAPIHandler):
 
 
 base = "api/v2/internal/notebooks"
+#: the most datasets the spawn form lists (newest first)
+FORM_DATASETS = 500
+
+
+class SpawnOptionsHandler(SpawnerAPIHandler):
+    """GET internal/spawn-options?user=NAME&serverName=S[&tenantId=T]: the spawn form's choices, or its rerun."""
+
+    def get(self):
+        user = User.find_by_name(self.db, self.get_query_argument("user", ""))
+        if user is None:
+            raise NotFound("No such kqi user")
+        server_name = self.get_query_argument("serverName", "")
+        tenant = self.tenant_for(user, self.get_query_argument("tenantId", None))
+        last = self.db.scalar(select(Run).where(
+            Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
+            Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
+        datasets = self.db.execute(select(DataSet.id, DataSet.name).where(DataSet.tenant_id == tenant.id)
+                                   .order_by(DataSet.id.desc()).limit(FORM_DATASETS)).all()
+        gits = [self.db.get(GitEndpoint, g.git_id) for g in tenant.gits]
+        registries = [self.db.get(RegistryEndpoint, r.registry_id) for r in tenant.registries]
+        self.write_json({
+            "rerun": {"id": last.id, "name": last.name, "status": last.status} if last is not None else None,
+            "tenant": {"id": tenant.id, "name": tenant.name, "displayName": tenant.display_name},
+            "tenants": [{"id": m.tenant.id, "name": m.tenant.name, "displayName": m.tenant.display_name,
+                         "default": m.is_default} for m in sorted(user.memberships, key=lambda m: m.tenant_id)],
+            "datasets": [{"id": i, "name": n} for i, n in datasets],
+            "gits": [{"id": g.id, "name": g.name} for g in gits if g is not None],
+            "defaultGitId": tenant.default_git_id,
+            "registries": [{"id": r.id, "name": r.name} for r in registries if r is not None],
+            "defaultRegistryId": tenant.default_registry_id,
+            "partitions": partitions_of(visible_nodes(self.db, tenant)),
+        })
+
+
 default_handlers = [
+    (r"api/v2/internal/spawn-options", SpawnOptionsHandler),
     (base, SpawnerNotebooksHandler),
     (rf"{base}/([0-9]+)", SpawnerStateHandler),
     (rf"{base}/([0-9]+)/spawn", SpawnerSpawnHandler),

@@ -18,6 +18,8 @@ from kqi_services.hub.lifeline import HUB_PID_ENV
 from kqi_services.hub.settings import PlatformSettings, proxy_command, python_executable
 
 SERVICE_NAME = "kqi"
+#: our overrides of the hub's page, home and admin templates
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 # the default `user` role plus access to the kqi service
 USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
@@ -47,6 +49,10 @@ def apply_config(c, settings: PlatformSettings) -> None:
     c.ConfigurableHTTPProxy.command = proxy_command()
     c.ConfigurableHTTPProxy.pid_file = os.path.join(state, PROXY_PID_FILE_NAME)
     c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(os.path.join(settings.secrets_dir, "proxy-token"))
+
+    # the hub's pages lead to the KQI console (hub_config/templates: nav link, home banner, admin notice)
+    c.JupyterHub.template_paths = [TEMPLATES]
+    c.JupyterHub.template_vars = {"kqi_console_url": f"/services/{SERVICE_NAME}/"}
 
     c.JupyterHub.authenticator_class = "kqi_services.hub.authenticator.KqiAuthenticator"
     c.KqiAuthenticator.db_url = settings.db_url

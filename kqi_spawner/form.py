@@ -5,9 +5,16 @@ they typed to ``options_from_form``, whose result the spawner sends to the
 kqi service, which checks it exactly as ``POST /api/v2/notebook/run`` does
 (so a bad value comes back as the service's message on the spawn page).
 Lifetimes are typed in hours, as in the guide, and sent in seconds.
+
+``render_options_form`` offers the user's tenants, the tenant's datasets, git
+endpoints (the default preselected), registries and partitions by name, from
+the kqi service's ``internal/spawn-options``; ``options_form_html`` is the
+same form with plain inputs, for when the service cannot be asked.
 """
 
 from __future__ import annotations
+
+import html
 
 options_form_html = """
 <div class="form-group">
@@ -65,6 +72,64 @@ options_form_html = """
 """
 
 
+def _select(name: str, field_id: str, choices: list[tuple[str, str]], selected: str = "", empty: str = "") -> str:
+    """A <select> of (value, label) choices, ``empty`` as its first (blank) choice when given."""
+    options = [f'<option value="">{html.escape(empty)}</option>'] if empty else []
+    for value, label in choices:
+        mark = " selected" if value == selected else ""
+        options.append(f'<option value="{html.escape(value)}"{mark}>{html.escape(label)}</option>')
+    return f'<select class="form-control" id="{field_id}" name="{name}">{"".join(options)}</select>'
+
+
+def _named(item: dict) -> str:
+    shown = item.get("displayName") or item["name"]
+    return f"{shown} ({item['name']})" if shown != item["name"] else str(item["name"])
+
+
+#: the plain inputs of ``options_form_html`` that ``render_options_form`` turns into pickers
+PLAIN_INPUTS = {
+    "tenantId": ('<label for="kqi-tenant">Tenant id (empty: your default tenant)</label>\n'
+                 '  <input class="form-control" id="kqi-tenant" name="tenantId" inputmode="numeric">'),
+    "partition": '<input class="form-control" id="kqi-partition" name="partition">',
+    "dataSetId": ('<label for="kqi-dataset">Dataset id</label>\n'
+                  '  <input class="form-control" id="kqi-dataset" name="dataSetId" inputmode="numeric">'),
+    "gitId": ('<label for="kqi-git">Git endpoint id</label>\n'
+              '    <input class="form-control" id="kqi-git" name="gitId" inputmode="numeric">'),
+    "image": ('<div class="col-sm-6"><label for="kqi-image">Container image (registry/image:tag; empty: the default)'
+              '</label>\n    <input class="form-control" id="kqi-image" name="image"></div>'),
+}
+
+
+def render_options_form(choices: dict) -> str:
+    """The spawn form with pickers: the tenant's datasets, git endpoints, registries and partitions by name."""
+    tenant = choices["tenant"]
+    tenants = _select("tenantId", "kqi-tenant", [(str(t["id"]), _named(t)) for t in choices["tenants"]],
+                      str(tenant["id"]))
+    datasets = _select("dataSetId", "kqi-dataset", [(str(d["id"]), f"{d['id']}: {d['name']}")
+                                                    for d in choices["datasets"]], empty="(none)")
+    gits = _select("gitId", "kqi-git", [(str(g["id"]), g["name"]) for g in choices["gits"]],
+                   str(choices.get("defaultGitId") or ""), empty="(none)")
+    registries = _select("registryId", "kqi-registry", [(str(r["id"]), r["name"]) for r in choices["registries"]],
+                         str(choices.get("defaultRegistryId") or ""), empty="(default)")
+    partitions = _select("partition", "kqi-partition", [(p, p) for p in choices["partitions"]], empty="(any)")
+    pickers = {
+        "tenantId": f'<label for="kqi-tenant">Tenant (the lists below are {html.escape(_named(tenant))}\'s)</label>\n'
+                    f'  {tenants}',
+        "partition": partitions,
+        "dataSetId": f'<label for="kqi-dataset">Dataset</label>\n  {datasets}',
+        "gitId": f'<label for="kqi-git">Git endpoint</label>\n    {gits}',
+        "image": (f'<div class="col-sm-3"><label for="kqi-registry">Registry</label>\n    {registries}</div>\n'
+                  '  <div class="col-sm-3"><label for="kqi-image">Image:tag (empty: the default)</label>\n'
+                  '    <input class="form-control" id="kqi-image" name="image"></div>'),
+    }
+    form = options_form_html
+    for name, plain in PLAIN_INPUTS.items():
+        if plain not in form:
+            raise AssertionError(f"the spawn form's {name} input changed: update PLAIN_INPUTS")
+        form = form.replace(plain, pickers[name])
+    return form
+
+
 class FormError(ValueError):
     """A value the form cannot turn into the API's model."""
 
@@ -100,6 +165,9 @@ def options_from_form(formdata: dict) -> dict:
     if image:
         name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
         options["containerImage"] = {"image": name, "tag": tag or "latest"}
+        registry = _number(formdata, "registryId")
+        if registry is not None:
+            options["containerImage"]["registryId"] = registry
     if _one(formdata, "gitRepository"):
         ref = _one(formdata, "gitBranch")
         is_commit = len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower())

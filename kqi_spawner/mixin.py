@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlencode
 
 from jupyterhub.utils import random_port
 from tornado import web
@@ -24,7 +25,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
-from .form import options_form_html, options_from_form
+from .form import options_form_html, options_from_form, render_options_form
 
 
 class KqiServiceError(web.HTTPError):
@@ -96,7 +97,7 @@ class KqiSpawnerMixin(Configurable):
 
     # the options form (people who start servers from /hub/home) ---------------------------
     def _options_form_default(self):
-        return options_form_html
+        return kqi_options_form
 
     def options_from_form(self, formdata):
         return options_from_form(formdata)
@@ -133,7 +134,12 @@ class KqiSpawnerMixin(Configurable):
     async def start(self):
         self._events = []
         options = dict(self.user_options or {})
-        notebook_id = options.get("notebook_id")
+        notebook_id = options.pop("notebook_id", None)
+        if notebook_id is not None and (await self.kqi("GET", f"/internal/notebooks/{int(notebook_id)}"))["phase"] \
+                == "ended":
+            # "start" of a stopped server: the hub kept the options of its last start (that notebook's id),
+            # and the service reruns that notebook with its own last settings
+            notebook_id, options = None, {}
         if notebook_id is None:  # a spawn from the hub's form: the service makes (or reruns) the record
             created = await self.kqi("POST", "/internal/notebooks",
                                      {"user": self.user.name, "serverName": self.name, "options": options})
@@ -191,3 +197,21 @@ class KqiSpawnerMixin(Configurable):
             await self.kqi("POST", f"/internal/notebooks/{self.notebook_id}/stop", timeout=60)
         except KqiServiceError as e:
             self.log.warning("stopping notebook %s: %s", self.notebook_id, e)
+
+
+async def kqi_options_form(spawner) -> str:
+    """The hub's spawn form (``Spawner.options_form`` as a callable): pickers of the user's tenant by name.
+
+    Empty — no form, the start goes on — for a server whose notebook exists: "start" of a stopped notebook
+    server reruns it with its own last settings (``internal/notebooks`` with no options). The plain form
+    when the service cannot be asked.
+    """
+    try:
+        choices = await spawner.kqi("GET", "/internal/spawn-options?" + urlencode(
+            {"user": spawner.user.name, "serverName": spawner.name or ""}))
+    except KqiServiceError as e:
+        spawner.log.warning("The spawn form's choices could not be read: %s", e)
+        return options_form_html
+    if choices.get("rerun"):
+        return ""
+    return render_options_form(choices)

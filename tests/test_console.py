@@ -200,3 +200,18 @@ def test_the_landing_answers_json_to_api_clients_and_the_page_to_browsers(platfo
     assert bundle.status_code == 200 and "javascript" in bundle.headers["Content-Type"]
     assert requests.get(platform.url + "/services/kqi/static/console/../../../etc/passwd", timeout=30).status_code \
         in (403, 404)
+
+
+def test_the_hubs_pages_lead_to_the_console(platform, lab):
+    """The hub's nav bar and home lead to the console; its admin page sends user and tenant management there."""
+    from conftest import hub_login
+
+    s = hub_login(platform, lab["api"].get("/account").json()["userName"], PASSWORD)
+    home = s.get(platform.url + "/hub/home", timeout=30)
+    assert home.status_code == 200
+    assert 'id="kqi-console-link" href="/services/kqi/"' in home.text and 'id="kqi-console-banner"' in home.text
+    admin = hub_login(platform, "admin", platform.admin_password)
+    page = admin.get(platform.url + "/hub/admin", timeout=30)
+    assert page.status_code == 200 and 'id="kqi-admin-notice"' in page.text
+    assert 'href="/services/kqi/admin/users"' in page.text and 'id="react-admin-hook"' in page.text
+

@@ -98,7 +98,11 @@ def start_from_home(page, platform, user, server: str, form: dict) -> list[str]:
     row.locator(".start-server").click()
     page.wait_for_url(f"**/hub/spawn/{user['name']}/{server}")
     for field, value in form.items():
-        page.locator(f"#kqi-{field}").fill(str(value))
+        box = page.locator(f"#kqi-{field}")
+        if box.evaluate("e => e.tagName") == "SELECT":  # the pickers (dataset, git, registry, partition)
+            box.select_option(str(value))
+        else:
+            box.fill(str(value))
     events: list[dict] = []
     page.expose_function("kqiTestProgress", lambda data: events.append(json.loads(data)))
     page.add_init_script(RECORD_PROGRESS)

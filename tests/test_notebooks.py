@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -189,6 +190,38 @@ def test_a_server_started_from_the_hub_gets_the_same_options_and_queue(platform,
                         headers={"Authorization": f"token {api.token}"}, timeout=60)
     assert r.status_code in (202, 204), r.text
     assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
+
+
+def test_the_hubs_spawn_form_offers_pickers_and_a_stopped_server_reruns_without_it(platform, lab):
+    """/hub/spawn/NAME/SERVER: a new server gets the form with the tenant's datasets and git endpoints by name (the
+    default one chosen); "start" of a server whose notebook stopped reruns that notebook with its own settings."""
+    from conftest import hub_login
+
+    api = lab["api"]
+    user = api.get("/account").json()["userName"]
+    s = hub_login(platform, user, "user-pass-123")
+    form = s.get(f"{platform.url}/hub/spawn/{user}/{unique('fresh')[:20]}", timeout=60)
+    assert form.status_code == 200, form.text
+    dataset = lab["dataset"]
+    assert f'<option value="{dataset["id"]}">{dataset["id"]}: {dataset["name"]}</option>' in form.text
+    git = lab["git"]["id"]  # the tenant's default git endpoint
+    assert f'<option value="{git}" selected>' in form.text and 'id="kqi-git" name="gitId"' in form.text
+    assert 'name="dataSetId" inputmode' not in form.text  # no raw ids
+
+    nb = run_notebook(lab, memo="first settings", cpu=1)
+    wait_notebook(api, nb["id"], ("Running",))
+    api.post(f"/notebook/{nb['id']}/halt")
+    assert wait_notebook(api, nb["id"], ENDED)["status"] == "Killed"
+    wait_until(lambda: not (requests.get(f"{platform.url}/hub/api/users/{user}", timeout=30,
+                                         headers={"Authorization": f"token {api.token}"}).json()["servers"]
+                            .get(nb["name"], {}).get("active")), 30, "the hub to see the server stopped")
+    start = s.get(f"{platform.url}/hub/spawn/{user}/{nb['name']}", timeout=60, allow_redirects=False)
+    assert start.status_code == 302 and "spawn-pending" in start.headers["Location"], (start.status_code, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", start.text))[-600:],
+                                                                                        start.text[:300])
+    again = wait_notebook(api, nb["id"], ("Running",))
+    assert (again["memo"], again["cpu"], again["dataSet"]["id"]) == ("first settings", 1, dataset["id"])
+    api.post(f"/notebook/{nb['id']}/halt")
+    wait_notebook(api, nb["id"], ENDED)
 
 
 def test_a_waiting_spawn_shows_its_queue_position_in_the_hubs_progress(platform, lab, admin):

@@ -14,6 +14,7 @@ import { KqiModel } from '../model';
 import { IInference, IInferenceDetails, IRef, IRun, ITensorBoard } from '../types';
 import { RUN_API_PATH, RunKind, runPath } from '../urls';
 import { INewFormProps, ResourcePanel } from './common';
+import { ImagePicker, ModelPicker, PartitionSelect, QuotaNote } from '../pickers';
 import { LineageView } from './lineage';
 import { LogView, OutputFiles } from './runview';
 
@@ -207,9 +208,10 @@ function RunForm(props: INewFormProps<IRun> & { spec: IRunKindSpec }): JSX.Eleme
       </fieldset>
       <fieldset>
         <legend>2. Image, model and command</legend>
-        {field('registryId', 'Registry ID')}
-        {field('image', 'Image', { placeholder: 'python' })}
-        {field('tag', 'Tag', { placeholder: '3.11' })}
+        <ImagePicker
+          value={{ registryId: form.registryId, image: form.image, tag: form.tag }}
+          onChange={v => setForm(f => ({ ...f, ...v }))}
+        />
         <label>
           Git{' '}
           <select
@@ -224,10 +226,16 @@ function RunForm(props: INewFormProps<IRun> & { spec: IRunKindSpec }): JSX.Eleme
             ))}
           </select>
         </label>
-        {field('owner', 'Owner')}
-        {field('repository', 'Repository')}
-        {field('branch', 'Branch')}
-        {field('commitId', 'Commit')}
+        <ModelPicker
+          value={{
+            gitId: form.gitId,
+            owner: form.owner,
+            repository: form.repository,
+            branch: form.branch,
+            commitId: form.commitId
+          }}
+          onChange={v => setForm(f => ({ ...f, ...v }))}
+        />
         <label>
           Command{' '}
           <textarea
@@ -239,6 +247,7 @@ function RunForm(props: INewFormProps<IRun> & { spec: IRunKindSpec }): JSX.Eleme
       </fieldset>
       <fieldset>
         <legend>3. Resources</legend>
+        <QuotaNote />
         {field('cpu', 'CPU', { type: 'number', min: 1 })}
         {field('memory', 'Memory (GB)', { type: 'number', min: 1 })}
         {field('gpu', 'GPU', { type: 'number', min: 0 })}
@@ -258,7 +267,7 @@ function RunForm(props: INewFormProps<IRun> & { spec: IRunKindSpec }): JSX.Eleme
           <input type="checkbox" checked={form.zip} onChange={e => setForm({ ...form, zip: e.target.checked })} /> Zip
           the results
         </label>
-        {field('partition', 'Partition')}
+        <PartitionSelect value={form.partition} onChange={partition => setForm(f => ({ ...f, partition }))} />
         {field('memo', 'Memo')}
       </fieldset>
       <div className="kqi-buttons">

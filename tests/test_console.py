@@ -215,3 +215,37 @@ def test_the_hubs_pages_lead_to_the_console(platform, lab):
     assert page.status_code == 200 and 'id="kqi-admin-notice"' in page.text
     assert 'href="/services/kqi/admin/users"' in page.text and 'id="react-admin-hook"' in page.text
 
+
+
+def test_a_tenant_manager_manages_the_tenants_members_and_a_plain_member_cannot(platform, new_tenant, new_user,
+                                                                                browser):
+    tenant, other = new_tenant(), new_tenant()
+    manager = new_user([{"id": tenant["id"], "default": True, "roles": [2, 3]}])
+    member = new_user([{"id": tenant["id"], "default": True, "roles": [2]}, {"id": other["id"]}])
+    outsider = new_user([{"id": other["id"], "default": True, "roles": [2, 3]}])
+    page = new_page(browser)
+    login(page, platform, manager["name"], PASSWORD)
+    page.goto(platform.url + "/services/kqi/")
+    page.locator(".kqi-console-menu").get_by_role("link", name="Members", exact=True).click()
+    page.wait_for_url("**/services/kqi/members")
+    rows = page.locator(".kqi-member-row")
+    expect(rows).to_have_count(2)  # this tenant's members only
+    expect(page.locator(".kqi-members")).not_to_contain_text(outsider["name"])
+    rows.filter(has_text=member["name"]).locator(".kqi-toggle-manager").click()
+    expect(page.locator(".kqi-saved")).to_contain_text(f"{member['name']} now manages")
+    api = platform.api().login(manager["name"], PASSWORD)
+    (listed,) = [u for u in api.get("/tenant/users").json() if u["name"] == member["name"]]
+    assert sorted(r["id"] for r in listed["roles"]) == [2, 3]
+    shot(page, "members")
+
+    # a plain member of the other tenant: no Members menu there, and the API refuses the change
+    plain = new_user([{"id": other["id"], "default": True, "roles": [2]}])
+    page = new_page(browser)
+    login(page, platform, plain["name"], PASSWORD)
+    page.goto(platform.url + "/services/kqi/members")
+    expect(page.locator(".kqi-console-main")).to_contain_text("Only the tenant's managers")
+    expect(page.locator(".kqi-console-menu")).not_to_contain_text("Members")
+    plain_api = platform.api().login(plain["name"], PASSWORD)
+    r = plain_api.put(f"/tenant/users/{outsider['id']}/roles", [2])
+    assert r.status_code == 403 and r.json()["status"] == 403
+    assert page.errors == []

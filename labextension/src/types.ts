@@ -15,6 +15,8 @@ export interface ITenant {
   id: number;
   name: string;
   displayName?: string;
+  /** the caller's roles in it (`GET /account`) */
+  roles?: { id: number; name: string }[];
 }
 
 /** The user's account: who, the selected tenant and the others (`GET /account`). */

@@ -174,7 +174,7 @@ function ResetPassword(props: {
           return;
         }
         try {
-          await requestAPI(`admin/users/${props.id}/password`, jsonBody('PUT', { password }));
+          await requestAPI(`admin/users/${props.id}/password`, jsonBody('PUT', password)); // a bare JSON string
           props.onDone(`Password of ${props.name} reset; their tokens were revoked`);
         } catch (e) {
           props.onError(e);

@@ -24,7 +24,9 @@ import { TrainingsPanel } from '../panels/trainings';
 import { IAccount } from '../types';
 import { RunKind } from '../urls';
 import { AdminScreen } from './admin';
-import { ADMIN_SECTIONS, IRoute, pathOf, RESOURCE_SECTIONS, routeOf, sectionOfPanel } from './routes';
+import { ROLE_MANAGER } from './adminspecs';
+import { MembersScreen } from './members';
+import { ADMIN_SECTIONS, IRoute, MEMBERS_SECTION, pathOf, RESOURCE_SECTIONS, routeOf, sectionOfPanel } from './routes';
 import { SettingsScreen } from './settings';
 
 export interface IConsoleProps {
@@ -121,6 +123,8 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
     </a>
   );
   const admin = !!account?.isSystemAdmin;
+  const tenant = account?.selectedTenant ?? null;
+  const manager = admin || !!tenant?.roles?.some(r => r.id === ROLE_MANAGER);
   return (
     <div className="kqi-console">
       <header className="kqi-console-header">
@@ -129,6 +133,7 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
         </a>
         <nav className="kqi-console-menu" aria-label="KQI">
           {RESOURCE_SECTIONS.map(s => link(s.section, s.label))}
+          {manager ? link(MEMBERS_SECTION, 'Members') : null}
           {link('settings', 'Settings')}
           {admin ? link('admin/tenants', 'Admin') : null}
         </nav>
@@ -151,6 +156,13 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
       <main className={`kqi-console-main kqi-console-${route.section.replace('/', '-')}`}>
         {resource ? renderResource(resource.section, model, actions) : null}
         {route.section === 'settings' ? <SettingsScreen model={model} base={base} /> : null}
+        {route.section === MEMBERS_SECTION ? (
+          manager ? (
+            <MembersScreen tenantName={tenant?.name ?? ''} />
+          ) : (
+            <div className="kqi-error">Only the tenant's managers see this screen.</div>
+          )
+        ) : null}
         {route.section.startsWith('admin/') ? (
           admin ? (
             <AdminScreen section={route.section} />

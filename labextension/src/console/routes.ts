@@ -32,7 +32,14 @@ export const ADMIN_SECTIONS = [
 ];
 
 export const DEFAULT_SECTION = 'trainings';
-const KNOWN = new Set([...RESOURCE_SECTIONS.map(s => s.section), ...ADMIN_SECTIONS.map(s => s.section), 'settings']);
+/** A tenant manager's screen of the selected tenant's members (`/tenant/users`). */
+export const MEMBERS_SECTION = 'members';
+const KNOWN = new Set([
+  ...RESOURCE_SECTIONS.map(s => s.section),
+  ...ADMIN_SECTIONS.map(s => s.section),
+  'settings',
+  MEMBERS_SECTION
+]);
 
 /** The route of a path under `base`; unknown paths are the default section. */
 export function routeOf(pathname: string, base: string): IRoute {

@@ -61,9 +61,14 @@ def test_notebook_runs_jupyterlab_in_kqi_output_and_keeps_it_across_rerun(platfo
     nb = wait_notebook(api, nb["id"], ENDED)
     assert nb["status"] == "Killed"
     wait_until(lambda: lab_get(platform, api, nb, "api/status").status_code != 200, 30, "the server to stop")
-    hub_servers = requests.get(f"{platform.url}/hub/api/users/{nb['createdBy']}", timeout=30,
+
+
+    def hub_sees_it_stopped() -> bool:  # the hub is told after the server died (the engine's tell_hub_stopped)
+        servers = requests.get(f"{platform.url}/hub/api/users/{nb['createdBy']}", timeout=30,
                                headers={"Authorization": f"token {api.token}"}).json()["servers"]
-    assert nb["name"] not in hub_servers or not hub_servers[nb["name"]].get("ready")
+        return nb["name"] not in servers or not servers[nb["name"]].get("ready")
+
+    wait_until(hub_sees_it_stopped, 30, "the hub to see the server stopped")
 
     # rerun: the same notebook, /kqi/output kept, a changed resource
     r = api.post(f"/notebook/{nb['id']}/rerun", {"cpu": 2, "expiresIn": 7200})

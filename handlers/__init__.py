@@ -12,10 +12,12 @@ from . import (
     data,
     datasets,
     endpoints,
+    gitbrowse,
     lineage,
     notebooks,
     preprocessings,
     registries,
+    resources,
     roles,
     runs,
     shell,
@@ -31,6 +33,7 @@ from . import (
 )
 
 default_handlers = []
-for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, registries, notebooks,
+for _module in (account, tenants, users, roles, endpoints, cluster, data, datasets, upload, storage, training_search, runs, preprocessings, lineage, registries, gitbrowse,
+                notebooks, resources,
                 spawner, shell, tensorboard, version, wheels, browser):
     default_handlers.extend(_module.default_handlers)

@@ -31,7 +31,8 @@ from .base import APIHandler
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kqi_services", "console",
                           "static")
 #: the console's screens, as its URLs name them (``routes.ts``)
-SECTIONS = ("data", "preprocessing", "datasets", "trainings", "inference", "notebooks", "settings", "members", "admin")
+SECTIONS = ("data", "preprocessing", "datasets", "trainings", "inference", "notebooks", "settings", "members",
+            "resources", "admin")
 #: what the console's page may load and talk to: itself only
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                            "connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'")

@@ -492,13 +492,7 @@ class NoTensorBoardHandler(RunBase):
 class RunEventsHandler(RunBase):
     def get(self, run_id):
         run = self.find(run_id)
-        events = apimodels.run_events_model(run, self.kind)
-        pull = self.image_pull(run)
-        if pull:  # added: the image pull as an event of its own
-            events.insert(0, {"tenantId": run.tenant_id, "containerName": self.kind.run_key(run.id),
-                              "message": pull["message"], "details": None, "isError": bool(pull["error"]),
-                              "firstTimestamp": None, "lastTimestamp": None})
-        self.write_json(events)
+        self.write_json(apimodels.run_events_model(run, self.kind, self.image_pull(run)))
 
 
 def handlers_for(kind: JobKind) -> list:

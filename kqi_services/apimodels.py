@@ -354,13 +354,19 @@ def run_details_model(db, run: Run, kind: JobKind, queue_position: int | None,
     }
 
 
-def run_events_model(run: Run, kind: JobKind) -> list[dict]:
-    """The contract's events of a run: its condition (why it is where it is, or why it ended), if any."""
-    if not run.condition_note:
-        return []
-    return [{"tenantId": run.tenant_id, "containerName": kind.run_key(run.id), "message": run.condition_note,
-             "details": None, "isError": run.status == ERROR, "firstTimestamp": timestamp(run.started_at),
-             "lastTimestamp": timestamp(run.completed_at)}]
+def run_events_model(run: Run, kind: JobKind, pull: dict | None = None) -> list[dict]:
+    """The contract's events of a run: its image pull (``executor.pull_progress``; added), then its condition
+    (why it is where it is, or why it ended), each if any."""
+    events = []
+    if pull:
+        events.append({"tenantId": run.tenant_id, "containerName": kind.run_key(run.id), "message": pull["message"],
+                       "details": None, "isError": bool(pull["error"]), "firstTimestamp": None,
+                       "lastTimestamp": None})
+    if run.condition_note:
+        events.append({"tenantId": run.tenant_id, "containerName": kind.run_key(run.id),
+                       "message": run.condition_note, "details": None, "isError": run.status == ERROR,
+                       "firstTimestamp": timestamp(run.started_at), "lastTimestamp": timestamp(run.completed_at)})
+    return events
 
 
 def notebook_lab_url(hub_base_url: str, user_name: str, run: Run) -> str:

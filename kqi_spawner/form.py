@@ -130,6 +130,14 @@ def render_options_form(choices: dict) -> str:
     return form
 
 
+def render_rerun_form(rerun: dict) -> str:
+    """The form of a server whose notebook exists: it starts that notebook again, with its last settings."""
+    return (f'<div class="form-group" id="kqi-rerun">Notebook {int(rerun["id"])} '
+            f'<strong>{html.escape(str(rerun["name"]))}</strong> ({html.escape(str(rerun["status"]))}) is this '
+            'server: start it again with its last settings (change them with Rerun in the KQI console).'
+            '<input type="hidden" name="rerun" value="1"></div>')
+
+
 class FormError(ValueError):
     """A value the form cannot turn into the API's model."""
 
@@ -150,8 +158,10 @@ def _number(formdata: dict, name: str, kind=int):
 
 
 def options_from_form(formdata: dict) -> dict:
-    """The CreateInputModel fields (plus ``tenantId``) of a submitted spawn form."""
+    """The CreateInputModel fields (plus ``tenantId``) of a submitted spawn form; none for a rerun's form."""
     options: dict = {}
+    if _one(formdata, "rerun"):
+        return options
     for name in ("cpu", "memory", "gpu", "dataSetId", "tenantId"):
         value = _number(formdata, name)
         if value is not None:

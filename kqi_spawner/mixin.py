@@ -25,7 +25,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
 
-from .form import options_form_html, options_from_form, render_options_form
+from .form import options_form_html, options_from_form, render_options_form, render_rerun_form
 
 
 class KqiServiceError(web.HTTPError):
@@ -135,11 +135,6 @@ class KqiSpawnerMixin(Configurable):
         self._events = []
         options = dict(self.user_options or {})
         notebook_id = options.pop("notebook_id", None)
-        if notebook_id is not None and (await self.kqi("GET", f"/internal/notebooks/{int(notebook_id)}"))["phase"] \
-                == "ended":
-            # "start" of a stopped server: the hub kept the options of its last start (that notebook's id),
-            # and the service reruns that notebook with its own last settings
-            notebook_id, options = None, {}
         if notebook_id is None:  # a spawn from the hub's form: the service makes (or reruns) the record
             created = await self.kqi("POST", "/internal/notebooks",
                                      {"user": self.user.name, "serverName": self.name, "options": options})
@@ -202,9 +197,9 @@ class KqiSpawnerMixin(Configurable):
 async def kqi_options_form(spawner) -> str:
     """The hub's spawn form (``Spawner.options_form`` as a callable): pickers of the user's tenant by name.
 
-    Empty — no form, the start goes on — for a server whose notebook exists: "start" of a stopped notebook
-    server reruns it with its own last settings (``internal/notebooks`` with no options). The plain form
-    when the service cannot be asked.
+    For a server whose notebook exists, a form that only says so: "start" of a stopped notebook server reruns
+    it with its own last settings (the form sends no options; ``internal/notebooks`` reruns the server's
+    notebook). The plain form when the service cannot be asked.
     """
     try:
         choices = await spawner.kqi("GET", "/internal/spawn-options?" + urlencode(
@@ -213,5 +208,5 @@ async def kqi_options_form(spawner) -> str:
         spawner.log.warning("The spawn form's choices could not be read: %s", e)
         return options_form_html
     if choices.get("rerun"):
-        return ""
+        return render_rerun_form(choices["rerun"])
     return render_options_form(choices)

@@ -138,9 +138,10 @@ def fuzz(operations, who: str, token: str, base_url: str, protected_ids: set, se
                     log.failure(who, kwargs, f"no answer from the service: {type(e).__name__}")
                     return
         log.statuses[r.status_code] += 1
-        if r.status_code == 502 and "/api/v2/registries/" in kwargs["url"] and is_json_error(r) and \
-                "cannot be reached" in r.json().get("message", ""):
-            return  # a registry endpoint (Docker Hub's, seeded) asked for its images: no network here, and it says so
+        if r.status_code == 502 and any(p in kwargs["url"] for p in ("/api/v2/registries/", "/api/v2/git/")) \
+                and is_json_error(r) and "cannot be reached" in r.json().get("message", ""):
+            return  # a registry or git endpoint (Docker Hub's, GitHub's, seeded) asked for its listings: no network
+            # here, and it says so
         if r.status_code >= 500:
             log.failure(who, kwargs, f"{r.status_code} {r.text[:300]}")
         elif r.status_code >= 400 and not is_json_error(r):

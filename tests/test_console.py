@@ -249,3 +249,85 @@ def test_a_tenant_manager_manages_the_tenants_members_and_a_plain_member_cannot(
     r = plain_api.put(f"/tenant/users/{outsider['id']}/roles", [2])
     assert r.status_code == 403 and r.json()["status"] == 403
     assert page.errors == []
+
+
+def test_a_training_picked_entirely_from_the_forms_pickers(platform, lab, browser):
+    """New training: the dataset by name, the git endpoint preselected, owner, repository, branch and commit offered
+    by the endpoint's listings, the partition and the quota shown; the run is what was picked. (The image is typed:
+    the tenant's registry is Docker Hub's, which no test here can reach; image and tag listings of a real registry
+    are tested in test_docker_executor.py.)"""
+    api = lab["api"]
+    page = new_page(browser)
+    login(page, platform, api.get("/account").json()["userName"], PASSWORD)
+    page.goto(f"{platform.url}/services/kqi/trainings")
+    page.locator(".kqi-panel .kqi-new").click()
+    form = page.locator(".kqi-new-training")
+    name = unique("picked")[:30]
+    form.locator(".kqi-field-name").fill(name)
+    form.locator(".kqi-field-dataSetId").select_option(str(lab["dataset"]["id"]))
+    expect(form.locator(".kqi-field-gitId")).to_have_value(str(lab["git"]["id"]))
+
+    def offered(field: str) -> list[str]:
+        box = form.locator(f".kqi-field-{field}")
+        return box.evaluate("e => Array.from(e.list ? e.list.options : []).map(o => o.value)")
+
+    def pick(field: str, value: str) -> None:
+        page.wait_for_function(
+            "([f, v]) => { const e = document.querySelector('.kqi-new-training .kqi-field-' + f);"
+            " return !!e && !!e.list && Array.from(e.list.options).some(o => o.value === v); }", arg=[field, value])
+        form.locator(f".kqi-field-{field}").fill(value)
+
+    pick("owner", "kqi")
+    pick("repository", "model")
+    pick("branch", "master")
+    commit = lab["git"]["commit"]
+    pick("commitId", commit)
+    assert offered("commitId")[0] == commit  # newest first
+    expect(form.locator(".kqi-quota-note")).to_contain_text("Tenant quota")
+    # the image: the tenant's registry is Docker Hub's, which cannot be listed here (no network): typed
+    form.locator(".kqi-field-image").fill("python")
+    form.locator(".kqi-field-tag").fill("3.11")
+    form.locator(".kqi-field-entryPoint").fill("echo picked; git -C /kqi/git rev-parse HEAD")
+    form.locator(".kqi-submit").click()
+    details = page.locator(".kqi-training-details")
+    page.wait_for_timeout(3000)
+    assert page.locator(".kqi-error").count() == 0, page.locator(".kqi-error").all_inner_texts()
+    expect(details).to_contain_text(name)
+    (made,) = [t for t in api.get("/training", params={"Name": name}).json() if t["name"] == name]
+    done = wait_for(api, made["id"])
+    assert done["status"] == "Completed", done
+    assert done["dataSet"]["id"] == lab["dataset"]["id"]
+    assert (done["gitModel"]["gitId"], done["gitModel"]["owner"], done["gitModel"]["repository"],
+            done["gitModel"]["commitId"]) == (lab["git"]["id"], "kqi", "model", commit)
+    expect(details.locator(".kqi-log")).to_contain_text(commit)
+    shot(page, "training-form")
+    assert page.errors == []
+
+
+def test_the_resource_screens_show_what_runs_where_and_stop_it(platform, lab, browser):
+    """A running training is on Resources for its tenant and for the admin (with its node and log); the admin stops
+    it there after the confirmation."""
+    api = lab["api"]
+    run = submit(lab, "echo resource-log; sleep 300")
+    wait_for(api, run["id"], statuses=("Running",))
+    page = new_page(browser)
+    login(page, platform, api.get("/account").json()["userName"], PASSWORD)
+    page.goto(platform.url + "/services/kqi/resources")
+    row = page.locator(".kqi-container-row", has_text=run["name"])
+    expect(row).to_contain_text("Running")
+    row.locator(".kqi-container-log").click()
+    expect(page.locator(".kqi-resources .kqi-log-text")).to_contain_text("resource-log")
+    shot(page, "resources")
+
+    admin_page = new_page(browser)
+    login(admin_page, platform, "admin", platform.admin_password)
+    admin_page.goto(platform.url + "/services/kqi/admin/resources")
+    row = admin_page.locator(".kqi-container-row", has_text=run["name"])
+    expect(row).to_contain_text(lab["tenant"]["name"])
+    expect(admin_page.locator(".kqi-resource-nodes")).to_be_visible()
+    admin_page.once("dialog", lambda dialog: dialog.accept())
+    row.locator(".kqi-container-stop").click()
+    expect(row).to_have_count(0, timeout=30_000)
+    assert wait_for(api, run["id"])["status"] == "Killed"
+    shot(admin_page, "admin-resources")
+    assert page.errors == [] and admin_page.errors == []

@@ -9,6 +9,7 @@ against trainings, lifetimes, failures, and refusals.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -199,7 +200,8 @@ def test_a_server_started_from_the_hub_gets_the_same_options_and_queue(platform,
 
 def test_the_hubs_spawn_form_offers_pickers_and_a_stopped_server_reruns_without_it(platform, lab):
     """/hub/spawn/NAME/SERVER: a new server gets the form with the tenant's datasets and git endpoints by name (the
-    default one chosen); "start" of a server whose notebook stopped reruns that notebook with its own settings."""
+    default one chosen); "start" of a server whose notebook stopped offers to run it again, which reruns that
+    notebook with its own settings."""
     from conftest import hub_login
 
     api = lab["api"]
@@ -220,9 +222,12 @@ def test_the_hubs_spawn_form_offers_pickers_and_a_stopped_server_reruns_without_
     wait_until(lambda: not (requests.get(f"{platform.url}/hub/api/users/{user}", timeout=30,
                                          headers={"Authorization": f"token {api.token}"}).json()["servers"]
                             .get(nb["name"], {}).get("active")), 30, "the hub to see the server stopped")
-    start = s.get(f"{platform.url}/hub/spawn/{user}/{nb['name']}", timeout=60, allow_redirects=False)
-    assert start.status_code == 302 and "spawn-pending" in start.headers["Location"], (start.status_code, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", start.text))[-600:],
-                                                                                        start.text[:300])
+    page = s.get(f"{platform.url}/hub/spawn/{user}/{nb['name']}", timeout=60)
+    assert page.status_code == 200 and 'id="kqi-rerun"' in page.text and "last settings" in page.text, page.text
+    action = html.unescape(re.search(r'<form[^>]*id="spawn_form"[^>]*action="([^"]+)"', page.text, re.S).group(1))
+    start = s.post(platform.url + action, files={"rerun": (None, "1")}, timeout=60, allow_redirects=False)
+    assert start.status_code == 302 and "spawn-pending" in start.headers["Location"], (
+        start.status_code, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", start.text))[-600:])
     again = wait_notebook(api, nb["id"], ("Running",))
     assert (again["memo"], again["cpu"], again["dataSet"]["id"]) == ("first settings", 1, dataset["id"])
     api.post(f"/notebook/{nb['id']}/halt")

@@ -8,6 +8,7 @@ import * as React from 'react';
 
 import { ErrorBanner, useErrors } from '../components';
 import { jsonBody, requestAPI } from '../handler';
+import { ResourceScreen } from './resources';
 import { ADMIN_SPECS, IAdminSpec, IField, IMembership, Values } from './adminspecs';
 
 interface IOption {
@@ -17,6 +18,9 @@ interface IOption {
 }
 
 export function AdminScreen(props: { section: string }): JSX.Element {
+  if (props.section === 'admin/resources') {
+    return <ResourceScreen scope="admin" />;
+  }
   const spec = ADMIN_SPECS.find(s => s.section === props.section);
   if (!spec) {
     return <div className="kqi-error">No such admin screen</div>;

@@ -26,7 +26,17 @@ import { RunKind } from '../urls';
 import { AdminScreen } from './admin';
 import { ROLE_MANAGER } from './adminspecs';
 import { MembersScreen } from './members';
-import { ADMIN_SECTIONS, IRoute, MEMBERS_SECTION, pathOf, RESOURCE_SECTIONS, routeOf, sectionOfPanel } from './routes';
+import { ResourceScreen } from './resources';
+import {
+  ADMIN_SECTIONS,
+  IRoute,
+  MEMBERS_SECTION,
+  pathOf,
+  RESOURCE_SECTIONS,
+  RESOURCES_SECTION,
+  routeOf,
+  sectionOfPanel
+} from './routes';
 import { SettingsScreen } from './settings';
 
 export interface IConsoleProps {
@@ -133,6 +143,7 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
         </a>
         <nav className="kqi-console-menu" aria-label="KQI">
           {RESOURCE_SECTIONS.map(s => link(s.section, s.label))}
+          {link(RESOURCES_SECTION, 'Resources')}
           {manager ? link(MEMBERS_SECTION, 'Members') : null}
           {link('settings', 'Settings')}
           {admin ? link('admin/tenants', 'Admin') : null}
@@ -155,7 +166,8 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
       ) : null}
       <main className={`kqi-console-main kqi-console-${route.section.replace('/', '-')}`}>
         {resource ? renderResource(resource.section, model, actions) : null}
-        {route.section === 'settings' ? <SettingsScreen model={model} base={base} /> : null}
+        {route.section === 'settings' ? <SettingsScreen model={model} base={base} hubBase={props.hubBase} /> : null}
+        {route.section === RESOURCES_SECTION ? <ResourceScreen scope="tenant" /> : null}
         {route.section === MEMBERS_SECTION ? (
           manager ? (
             <MembersScreen tenantName={tenant?.name ?? ''} />

@@ -28,17 +28,21 @@ export const ADMIN_SECTIONS = [
   { section: 'admin/registries', label: 'Registries' },
   { section: 'admin/storage', label: 'Storage' },
   { section: 'admin/nodes', label: 'Nodes' },
-  { section: 'admin/quotas', label: 'Quotas' }
+  { section: 'admin/quotas', label: 'Quotas' },
+  { section: 'admin/resources', label: 'Resources' }
 ];
 
 export const DEFAULT_SECTION = 'trainings';
 /** A tenant manager's screen of the selected tenant's members (`/tenant/users`). */
 export const MEMBERS_SECTION = 'members';
+/** What runs where in the selected tenant (`/tenant/resource/…`). */
+export const RESOURCES_SECTION = 'resources';
 const KNOWN = new Set([
   ...RESOURCE_SECTIONS.map(s => s.section),
   ...ADMIN_SECTIONS.map(s => s.section),
   'settings',
-  MEMBERS_SECTION
+  MEMBERS_SECTION,
+  RESOURCES_SECTION
 ]);
 
 /** The route of a path under `base`; unknown paths are the default section. */

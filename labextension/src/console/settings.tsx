@@ -47,7 +47,7 @@ function useSaved(): [
   return [note, save, error, clearError, setError];
 }
 
-export function SettingsScreen(props: { model: KqiModel; base: string }): JSX.Element {
+export function SettingsScreen(props: { model: KqiModel; base: string; hubBase: string }): JSX.Element {
   const [account, setAccount] = React.useState<IAccount | null>(props.model.account);
   const [note, save, error, clearError, setError] = useSaved();
   const [gits, setGits] = React.useState<IGitCredential[]>([]);
@@ -163,7 +163,11 @@ export function SettingsScreen(props: { model: KqiModel; base: string }): JSX.El
       </section>
       <section className="kqi-settings-cli">
         <h3>Command line</h3>
-        <p>Log the kqi CLI (ours, or the upstream kamonohashi-cli) in to this platform:</p>
+        <p>
+          Log the kqi CLI (ours, or the upstream kamonohashi-cli) in to this platform, or make a token for scripts on
+          the hub&apos;s <a href={`${props.hubBase}token`}>Token page</a> (send it as{' '}
+          <code>Authorization: Bearer …</code>):
+        </p>
         <div className="kqi-copy-line">
           <code className="kqi-cli-login">{login}</code>
           <button className="jp-mod-styled" onClick={() => navigator.clipboard?.writeText(login)}>

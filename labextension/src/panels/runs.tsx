@@ -123,9 +123,14 @@ function RunForm(props: INewFormProps<IRun> & { spec: IRunKindSpec }): JSX.Eleme
   const [busy, setBusy] = React.useState(false);
   React.useEffect(() => {
     requestAPI<IRef[]>('datasets', {}, { perPage: 500 }).then(setDatasets, props.onError);
-    requestAPI<IRef[]>('tenant/git/endpoints').then(g => {
+    Promise.all([
+      requestAPI<IRef[]>('tenant/git/endpoints'),
+      requestAPI<{ defaultGitId: number | null }>('account/gits')
+    ]).then(([g, account]) => {
       setGits(g);
-      setForm(f => (f.gitId || !g.length ? f : { ...f, gitId: String(g[0].id) }));
+      // the tenant's default endpoint preselected (else its first)
+      const preferred = g.find(e => e.id === account.defaultGitId) ?? g[0];
+      setForm(f => (f.gitId || !preferred ? f : { ...f, gitId: String(preferred.id) }));
     }, props.onError);
   }, []);
   const field = (key: keyof IRunForm, label: string, extra: Record<string, unknown> = {}) => (

@@ -225,3 +225,19 @@ export function FilterBox(props: { placeholder: string; onChange: (value: string
     />
   );
 }
+
+/**
+ * A list row's extra columns (created, memo, resources…): shown where the screen is wide (the console's
+ * tables), hidden in JupyterLab's narrow side panels. `cells` are (column, text) pairs.
+ */
+export function WideColumns(props: { cells: [string, string][] }): JSX.Element {
+  return (
+    <>
+      {props.cells.map(([column, text]) => (
+        <span key={column} className={`kqi-col kqi-col-${column}`} title={text}>
+          {text}
+        </span>
+      ))}
+    </>
+  );
+}

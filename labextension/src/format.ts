@@ -127,3 +127,8 @@ export function queueLabel(position: number | null | undefined): string {
 export function optionalResource(value: number | null | undefined): string {
   return value === null || value === undefined ? '(default)' : String(value);
 }
+
+/** `2026-12-08 00:31` of an API timestamp (UTC, as the service writes them); '' when absent. */
+export function shortTime(timestamp: string | null | undefined): string {
+  return timestamp ? timestamp.replace('T', ' ').replace(/:\d\d(\.\d+)?Z?$/, '') : '';
+}

@@ -5,8 +5,8 @@
  */
 import * as React from 'react';
 
-import { Details } from '../components';
-import { formatSize, percent } from '../format';
+import { Details, WideColumns } from '../components';
+import { formatSize, percent, shortTime } from '../format';
 import { splitList } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
@@ -212,6 +212,13 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
         <>
           <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
           <span className="kqi-dim">{d.tags.join(' ')}</span>
+          <WideColumns
+            cells={[
+              ['memo', d.memo ?? ''],
+              ['created', shortTime(d.createdAt)],
+              ['by', d.createdBy ?? '']
+            ]}
+          />
         </>
       )}
       renderDetails={(d, c) => <DataDetails data={d} model={props.model} onError={c.onError} onDeleted={c.close} />}

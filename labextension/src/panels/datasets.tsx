@@ -5,8 +5,8 @@
  */
 import * as React from 'react';
 
-import { Details, FilterBox, VirtualList } from '../components';
-import { entryRows, lockedLabel } from '../format';
+import { Details, FilterBox, VirtualList, WideColumns } from '../components';
+import { entryRows, lockedLabel, shortTime } from '../format';
 import { jsonBody, requestAPI, requestPage } from '../handler';
 import { KqiModel } from '../model';
 import { IData, IDataset, IRef } from '../types';
@@ -178,6 +178,7 @@ export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
         <>
           <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}
           <span className="kqi-dim">{d.memo}</span>
+          <WideColumns cells={[['created', shortTime(d.createdAt)]]} />
         </>
       )}
       renderDetails={(d, c) => <DatasetDetails id={d.id} onError={c.onError} onDeleted={c.close} />}

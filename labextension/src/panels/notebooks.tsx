@@ -8,8 +8,8 @@
  */
 import * as React from 'react';
 
-import { Details } from '../components';
-import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel, statusLabel } from '../format';
+import { Details, WideColumns } from '../components';
+import { lifetimeLabel, lifetimeOk, refLabel, remaining, resourcesLabel, shortTime, statusLabel } from '../format';
 import { EMPTY_NOTEBOOK_FORM, notebookRerunBody, notebookRunBody, rerunFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { host } from '../host';
@@ -356,6 +356,12 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
           <span className="kqi-id">{n.id}</span> <span className="kqi-name">{n.name}</span>{' '}
           <span className={`kqi-status kqi-status-${n.status}`}>{statusLabel(n.status, n.phase)}</span>{' '}
           {n.status === 'Running' ? <RowRemaining row={n} /> : null}
+          <WideColumns
+            cells={[
+              ['memo', n.memo ?? ''],
+              ['created', shortTime(n.createdAt)]
+            ]}
+          />
           {n.name === thisServer() ? <span className="kqi-nb-this"> (this notebook)</span> : null}
         </>
       )}

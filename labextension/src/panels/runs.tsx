@@ -6,8 +6,8 @@
  */
 import * as React from 'react';
 
-import { Details } from '../components';
-import { gitModelLabel, refLabel, resourcesLabel, statusLabel } from '../format';
+import { Details, WideColumns } from '../components';
+import { gitModelLabel, refLabel, resourcesLabel, shortTime, statusLabel } from '../format';
 import { EMPTY_RUN_FORM, inferenceFormOf, IRunForm, runBodyOf, runFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
@@ -452,6 +452,13 @@ export function RunsPanel(props: { spec: IRunKindSpec; model: KqiModel; actions:
         <>
           <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}
           <span className={`kqi-status kqi-status-${t.status}`}>{statusLabel(t.status, t.phase)}</span>
+          <WideColumns
+            cells={[
+              ['memo', t.memo ?? ''],
+              ['created', shortTime(t.createdAt)],
+              ['by', t.createdBy ?? '']
+            ]}
+          />
           {spec.outputValue && t.outputValue ? (
             <>
               {' '}

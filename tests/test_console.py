@@ -13,6 +13,7 @@ the API. Screenshots of the main screens go to ``build/screenshots/console``
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import requests
@@ -331,3 +332,29 @@ def test_the_resource_screens_show_what_runs_where_and_stop_it(platform, lab, br
     assert wait_for(api, run["id"])["status"] == "Killed"
     shot(admin_page, "admin-resources")
     assert page.errors == [] and admin_page.errors == []
+
+
+def test_a_running_trainings_shell_is_a_real_terminal_in_the_console(platform, lab, browser):
+    api = lab["api"]
+    run = submit(lab, "sleep 300")
+    wait_for(api, run["id"], statuses=("Running",))
+    page = new_page(browser)
+    login(page, platform, api.get("/account").json()["userName"], PASSWORD)
+    page.goto(f"{platform.url}/services/kqi/trainings/{run['id']}")
+    details = page.locator(".kqi-training-details")
+    expect(details.locator(".kqi-status")).to_have_text("Running")
+    details.get_by_role("button", name="Shell", exact=True).click()
+    terminal = page.locator(".kqi-console-overlay .kqi-terminal")
+    expect(terminal.locator(".kqi-shell-state")).to_contain_text("connected")
+    page.locator(".kqi-console-overlay .xterm-helper-textarea").focus()
+    page.keyboard.type("echo TRAINING=$TRAINING_ID; pwd; stty size\n")
+    expect(terminal.locator(".xterm-rows")).to_contain_text(f"TRAINING={run['id']}", timeout=20_000)
+    expect(terminal.locator(".xterm-rows")).to_contain_text("/kqi/git")
+    screen = terminal.locator(".xterm-rows > div").all_inner_texts()
+    sizes = [line.split() for line in screen if re.fullmatch(r"\s*\d+ \d+\s*", line.replace("\xa0", " "))]
+    assert sizes and int(sizes[0][0]) > 10 and int(sizes[0][1]) > 40, screen  # the terminal's own size (stty)
+    shot(page, "shell")
+    page.locator(".kqi-console-close").click()
+    api.post(f"/training/{run['id']}/halt")
+    assert wait_for(api, run["id"])["status"] == "Killed"
+    assert page.errors == []

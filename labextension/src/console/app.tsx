@@ -19,7 +19,6 @@ import { InferencePanel } from '../panels/inference';
 import { NotebooksPanel } from '../panels/notebooks';
 import { PreprocessingPanel } from '../panels/preprocessing';
 import { IRunActions } from '../panels/runs';
-import { ShellView } from '../panels/runview';
 import { TrainingsPanel } from '../panels/trainings';
 import { IAccount } from '../types';
 import { RunKind } from '../urls';
@@ -38,6 +37,7 @@ import {
   sectionOfPanel
 } from './routes';
 import { SettingsScreen } from './settings';
+import { TerminalView } from './terminal';
 
 export interface IConsoleProps {
   /** The service's base path, e.g. `/services/kqi/`. */
@@ -188,7 +188,7 @@ export function ConsoleApp(props: IConsoleProps): JSX.Element {
           <button className="jp-mod-styled kqi-console-close" onClick={() => setShell(null)}>
             Close shell
           </button>
-          <ShellView kind={shell.kind} id={shell.id} />
+          <TerminalView kind={shell.kind} id={shell.id} />
         </div>
       ) : null}
     </div>

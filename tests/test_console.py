@@ -358,3 +358,47 @@ def test_a_running_trainings_shell_is_a_real_terminal_in_the_console(platform, l
     api.post(f"/training/{run['id']}/halt")
     assert wait_for(api, run["id"])["status"] == "Killed"
     assert page.errors == []
+
+
+def test_data_is_edited_and_its_files_added_and_removed_and_a_dataset_copied(platform, lab, browser, tmp_path):
+    api = lab["api"]
+    page = new_page(browser)
+    login(page, platform, api.get("/account").json()["userName"], PASSWORD)
+    data = lab["data"]
+    page.goto(f"{platform.url}/services/kqi/data/{data['id']}")
+    pane = page.locator(".kqi-detail-pane")
+    expect(pane.locator(".kqi-files")).to_contain_text("x.csv")
+
+    # edit its name, memo and tags
+    pane.locator(".kqi-edit-data-open").click()
+    new_name = unique("edited")
+    pane.locator(".kqi-edit-name").fill(new_name)
+    pane.locator(".kqi-edit-memo").fill("edited in the console")
+    pane.locator(".kqi-edit-tags").fill("a, b")
+    pane.locator(".kqi-save-data").click()
+    expect(pane.locator(".kqi-details")).to_contain_text(new_name)
+    got = api.get(f"/data/{data['id']}").json()
+    assert (got["name"], got["memo"], sorted(got["tags"])) == (new_name, "edited in the console", ["a", "b"])
+
+    # add a file (uploaded with progress), then remove the old one after the confirmation
+    added = tmp_path / "added.txt"
+    added.write_text("added from the console\n")
+    pane.locator(".kqi-add-files").set_input_files(str(added))
+    expect(pane.locator(".kqi-files")).to_contain_text("added.txt", timeout=30_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    pane.locator(".kqi-files li", has_text="x.csv").locator(".kqi-remove-file").click()
+    expect(pane.locator(".kqi-files")).not_to_contain_text("x.csv")
+    assert [f["fileName"] for f in api.get(f"/data/{data['id']}/files").json()] == ["added.txt"]
+
+    # copy a dataset: the New form starts from its name and entries
+    page.goto(f"{platform.url}/services/kqi/datasets/{lab['dataset']['id']}")
+    page.locator(".kqi-dataset-details .kqi-copy-dataset").click()
+    form = page.locator(".kqi-new-dataset")
+    expect(form.locator(".kqi-drop-training")).to_contain_text(f"{data['id']}:")
+    form.locator(".kqi-create-dataset").click()
+    expect(page.locator(".kqi-dataset-details")).to_contain_text(f"{lab['dataset']['name']}-copy")
+    copies = [d for d in api.get("/datasets").json() if d["name"] == f"{lab['dataset']['name']}-copy"]
+    assert len(copies) == 1
+    entries = api.get(f"/datasets/{copies[0]['id']}").json()["entries"]
+    assert [d["id"] for d in entries["training"]] == [data["id"]]
+    assert page.errors == []

@@ -133,29 +133,112 @@ function NewData(props: INewFormProps<IData>): JSX.Element {
   );
 }
 
+/** Name, memo and tags of a data, edited in place (`PUT /data/{id}`). */
+function EditData(props: {
+  data: IData;
+  onSaved: (d: IData) => void;
+  onCancel: () => void;
+  onError: (e: unknown) => void;
+}) {
+  const [name, setName] = React.useState(props.data.name);
+  const [memo, setMemo] = React.useState(props.data.memo ?? '');
+  const [tags, setTags] = React.useState(props.data.tags.join(', '));
+  const save = async () => {
+    try {
+      props.onSaved(
+        await requestAPI<IData>(
+          `data/${props.data.id}`,
+          jsonBody('PUT', { name: name.trim(), memo, tags: splitList(tags) })
+        )
+      );
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  return (
+    <div className="kqi-form kqi-edit-data">
+      <label>
+        Name <input className="kqi-edit-name" value={name} onChange={e => setName(e.target.value)} />
+      </label>
+      <label>
+        Memo <input className="kqi-edit-memo" value={memo} onChange={e => setMemo(e.target.value)} />
+      </label>
+      <label>
+        Tags <input className="kqi-edit-tags" value={tags} onChange={e => setTags(e.target.value)} />
+      </label>
+      <div className="kqi-buttons">
+        <button className="jp-mod-styled jp-mod-accept kqi-save-data" disabled={!name.trim()} onClick={save}>
+          Save
+        </button>
+        <button className="jp-mod-styled" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
 function DataDetails(props: {
   data: IData;
   model: KqiModel;
   onDeleted: () => void;
+  onChanged: () => void;
   onError: (e: unknown) => void;
 }): JSX.Element {
+  const [d, setData] = React.useState<IData>(props.data);
   const [files, setFiles] = React.useState<IDataFile[] | null>(null);
+  const [editing, setEditing] = React.useState(false);
+  const [adding, setAdding] = React.useState<IPendingFile[]>([]);
+  const [version, setVersion] = React.useState(0);
+  React.useEffect(() => setData(props.data), [props.data]);
   React.useEffect(() => {
     setFiles(null);
-    requestAPI<IDataFile[]>(`data/${props.data.id}/files`, {}, { withUrl: true }).then(setFiles, props.onError);
-  }, [props.data.id]);
+    requestAPI<IDataFile[]>(`data/${d.id}/files`, {}, { withUrl: true }).then(setFiles, props.onError);
+  }, [d.id, version]);
   const remove = async () => {
-    if (!window.confirm(`Delete data ${props.data.id}:${props.data.name}?`)) {
+    if (!window.confirm(`Delete data ${d.id}:${d.name}?`)) {
       return;
     }
     try {
-      await requestAPI(`data/${props.data.id}`, { method: 'DELETE' });
+      await requestAPI(`data/${d.id}`, { method: 'DELETE' });
       props.onDeleted();
     } catch (e) {
       props.onError(e);
     }
   };
-  const d = props.data;
+  const removeFile = async (f: IDataFile) => {
+    if (!window.confirm(`Remove ${f.fileName} from data ${d.id}:${d.name}?`)) {
+      return;
+    }
+    try {
+      await requestAPI(`data/${d.id}/files/${f.fileId}`, { method: 'DELETE' });
+      setVersion(v => v + 1);
+    } catch (e) {
+      props.onError(e);
+    }
+  };
+  const addFiles = (list: FileList | null) => {
+    const picked = Array.from(list ?? []);
+    setAdding(old => [...old, ...picked.map(file => ({ file, done: 0 }))]);
+    for (const file of picked) {
+      const update = (change: Partial<IPendingFile>) =>
+        setAdding(old => old.map(f => (f.file === file ? { ...f, ...change } : f)));
+      uploadFile(file, done => update({ done }))
+        .then(ticket =>
+          requestAPI(
+            `data/${d.id}/files`,
+            jsonBody('POST', { files: [{ fileName: file.name, storedPath: ticket.storedPath }] })
+          ).then(() => {
+            update({ storedPath: ticket.storedPath, done: file.size });
+            setVersion(v => v + 1);
+          })
+        )
+        .catch(e => {
+          update({ error: String((e as Error).message) });
+          props.onError(e);
+        });
+    }
+  };
   return (
     <div className="kqi-detail-pane">
       <Details
@@ -168,6 +251,18 @@ function DataDetails(props: {
           ['Made by', d.producedByRunId ? `preprocessing run ${d.producedByRunId} (see its lineage)` : '']
         ]}
       />
+      {editing ? (
+        <EditData
+          data={d}
+          onSaved={saved => {
+            setData({ ...d, ...saved });
+            setEditing(false);
+            props.onChanged();
+          }}
+          onCancel={() => setEditing(false)}
+          onError={props.onError}
+        />
+      ) : null}
       <h4>Files</h4>
       <ul className="kqi-files">
         {files === null ? <li>Loading…</li> : null}
@@ -176,11 +271,32 @@ function DataDetails(props: {
             <a href={f.url ?? undefined} download={f.fileName}>
               {f.fileName}
             </a>{' '}
-            <span className="kqi-dim">{formatSize(f.fileSize)}</span>
+            <span className="kqi-dim">{formatSize(f.fileSize)}</span>{' '}
+            <button
+              className="jp-mod-styled kqi-remove-file"
+              title={`Remove ${f.fileName}`}
+              onClick={() => removeFile(f)}
+            >
+              Remove
+            </button>
           </li>
         ))}
       </ul>
+      <label>
+        Add files <input className="kqi-add-files" type="file" multiple onChange={e => addFiles(e.target.files)} />
+      </label>
+      {adding
+        .filter(f => !f.storedPath)
+        .map(f => (
+          <div key={f.file.name + f.file.size + f.file.lastModified} className="kqi-upload">
+            <ProgressBar done={f.done} total={f.file.size} label={f.file.name} />
+            {f.error ? <span className="kqi-upload-error">{f.error}</span> : null}
+          </div>
+        ))}
       <div className="kqi-buttons">
+        <button className="jp-mod-styled kqi-edit-data-open" onClick={() => setEditing(true)}>
+          Edit
+        </button>
         <button className="jp-mod-styled kqi-run-preprocessing" onClick={() => runPreprocessing(props.model, [d.id])}>
           Run preprocessing
         </button>
@@ -221,7 +337,9 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
           />
         </>
       )}
-      renderDetails={(d, c) => <DataDetails data={d} model={props.model} onError={c.onError} onDeleted={c.close} />}
+      renderDetails={(d, c) => (
+        <DataDetails data={d} model={props.model} onError={c.onError} onDeleted={c.close} onChanged={c.refresh} />
+      )}
       renderMarked={items => (
         <button
           className="jp-mod-styled kqi-run-preprocessing-marked"

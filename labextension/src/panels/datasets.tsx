@@ -55,11 +55,24 @@ function DropZone(props: {
 
 const TYPES = ['training', 'validation', 'testing'];
 
+/** What a New dataset form starts from: a dataset to copy (its name, memo and entries by type). */
+export interface IDatasetSeed {
+  name: string;
+  memo?: string;
+  entries: Record<string, IRef[]>;
+}
+
 function NewDataset(props: INewFormProps<IDataset>): JSX.Element {
-  const [name, setName] = React.useState('');
-  const [memo, setMemo] = React.useState('');
+  const seed = props.seed as IDatasetSeed | undefined;
+  const [name, setName] = React.useState(seed?.name ?? '');
+  const [memo, setMemo] = React.useState(seed?.memo ?? '');
   const [filter, setFilter] = React.useState('');
-  const [entries, setEntries] = React.useState<Record<string, IRef[]>>({ training: [], validation: [], testing: [] });
+  const [entries, setEntries] = React.useState<Record<string, IRef[]>>({
+    training: [],
+    validation: [],
+    testing: [],
+    ...(seed?.entries ?? {})
+  });
   const add = (type: string, item: IRef) =>
     setEntries(old => (old[type].some(i => i.id === item.id) ? old : { ...old, [type]: [...old[type], item] }));
   const remove = (type: string, item: IRef) =>
@@ -122,7 +135,12 @@ function NewDataset(props: INewFormProps<IDataset>): JSX.Element {
   );
 }
 
-function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e: unknown) => void }): JSX.Element {
+function DatasetDetails(props: {
+  id: number;
+  model: KqiModel;
+  onDeleted: () => void;
+  onError: (e: unknown) => void;
+}): JSX.Element {
   const [dataset, setDataset] = React.useState<IDataset | null>(null);
   React.useEffect(() => {
     setDataset(null);
@@ -154,6 +172,21 @@ function DatasetDetails(props: { id: number; onDeleted: () => void; onError: (e:
         ]}
       />
       <div className="kqi-buttons">
+        <button
+          className="jp-mod-styled kqi-copy-dataset"
+          onClick={() => {
+            const copied: IDatasetSeed = {
+              name: `${dataset.name}-copy`,
+              memo: dataset.memo,
+              entries: Object.fromEntries(
+                TYPES.map(t => [t, (dataset.entries?.[t] ?? []).map(d => ({ id: d.id, name: d.name }))])
+              )
+            };
+            props.model.open({ panel: 'datasets', seed: copied });
+          }}
+        >
+          Copy
+        </button>
         <button className="jp-mod-styled jp-mod-warn kqi-delete" onClick={remove}>
           Delete
         </button>
@@ -181,7 +214,7 @@ export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
           <WideColumns cells={[['created', shortTime(d.createdAt)]]} />
         </>
       )}
-      renderDetails={(d, c) => <DatasetDetails id={d.id} onError={c.onError} onDeleted={c.close} />}
+      renderDetails={(d, c) => <DatasetDetails id={d.id} model={props.model} onError={c.onError} onDeleted={c.close} />}
     />
   );
 }

@@ -26,7 +26,7 @@ from kqi_services.errors import Forbidden, InvalidInput, KqiError, Unauthorized
 from kqi_services.hub import mirror as hubmirror
 from kqi_services.hub.api import HubAPIError
 from kqi_services.hub.identities import IdentityCache
-from kqi_services.listing import Page, count
+from kqi_services.listing import Page, count, sorted_by
 from kqi_services.orm import Membership, StorageEndpoint, Tenant, TokenTenant, User, utcnow
 
 
@@ -258,8 +258,13 @@ class APIHandler(web.RequestHandler):
         """The ``tag`` filters of a list: repeated, or comma-separated as the upstream CLI sends them."""
         return [t for arg in self.get_query_arguments("tag") for t in arg.split(",") if t]
 
-    def page_of(self, query) -> list:
-        """The rows of ``query`` on the page ``perPage``/``page`` asks; the total goes in X-Total-Count."""
+    def page_of(self, query, sortable=None) -> list:
+        """The rows of ``query`` on the page ``perPage``/``page`` asks; the total goes in X-Total-Count.
+
+        With ``sortable`` (the listed model) the ``Sort`` argument may reorder them (``listing.sorted_by``).
+        """
+        if sortable is not None:
+            query = sorted_by(query, sortable, self.get_query_argument("Sort", None))
         page = Page.from_args(self.get_query_argument("perPage", None), self.get_query_argument("page", None),
                               self.get_query_argument("withTotal", None))
         self.set_header("X-Total-Count", str(count(self.db, query)))

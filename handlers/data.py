@@ -49,7 +49,7 @@ class DataListHandler(DataBase):
         tenant = self.require_tenant()
         args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt", "CreatedBy")}
         tags = self.tag_filters()
-        self.write_json([data_model(d) for d in self.page_of(core.query_data(tenant, args, tags))])
+        self.write_json([data_model(d) for d in self.page_of(core.query_data(tenant, args, tags), Data)])
 
     def post(self):
         data = core.create_data(self.db, self.require_tenant(), self.get_json_body(), self.actor)

@@ -28,7 +28,7 @@ class DatasetListHandler(DatasetBase):
     def get(self):
         tenant = self.require_tenant()
         args = {k: self.get_query_argument(k, None) for k in ("Id", "Name", "Memo", "CreatedAt")}
-        self.write_json([dataset_model(d) for d in self.page_of(core.query_datasets(tenant, args))])
+        self.write_json([dataset_model(d) for d in self.page_of(core.query_datasets(tenant, args), DataSet)])
 
     def post(self):
         dataset = core.create_dataset(self.db, self.require_tenant(), self.get_json_body(), self.actor)

@@ -150,7 +150,7 @@ class RunListHandler(RunBase):
         # the upstream CLI sends `--tag a --tag b` as one csv value (tag=a,b); a tag never holds a comma
         for tag in self.tag_filters():
             query = query.where(exists().where(RunTag.run_id == Run.id, RunTag.tag == tag))
-        self.write_json([self.index_model(r) for r in self.page_of(query.order_by(Run.id.desc()))])
+        self.write_json([self.index_model(r) for r in self.page_of(query.order_by(Run.id.desc()), Run)])
 
 
 class RunHandler(RunBase):

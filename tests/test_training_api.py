@@ -183,3 +183,23 @@ def test_user_cancel_of_running_and_pending_runs(lab):
     done = wait_for(api, running["id"], timeout=30)
     assert done["status"] == "UserCanceled" and done["statusType"] == "Closed"
     assert api.post(f"/training/{running['id']}/halt").status_code == 409
+
+
+def test_lists_sort_by_name_status_and_time_and_refuse_an_unknown_order(platform, lab):
+    """Sort (added): runs, data and datasets in the order asked, the id breaking ties; a bad order is a 400."""
+    api = lab["api"]
+    made = [submit(lab, "true", name=name) for name in ("sort-b", "sort-a", "sort-c")]
+    for run in made:
+        wait_for(api, run["id"])
+    mine = {r["id"] for r in made}
+
+    def names(sort):
+        return [r["name"] for r in api.get("/training", params={"Sort": sort, "perPage": 1000}).json() if r["id"] in mine]
+
+    assert names("name") == ["sort-a", "sort-b", "sort-c"]
+    assert names("-name") == ["sort-c", "sort-b", "sort-a"]
+    assert names("id") == ["sort-b", "sort-a", "sort-c"] and names("-createdAt") == ["sort-c", "sort-a", "sort-b"]
+    for path in ("/training", "/data", "/datasets"):
+        r = api.get(path, params={"Sort": "password"})
+        assert r.status_code == 400 and "Sort must be one of" in r.json()["message"], r.text
+    assert api.get("/data", params={"Sort": "-name"}).status_code == 200

@@ -55,6 +55,8 @@ export interface IResourcePanelProps<T extends { id: number }> {
   textFilters: ITextFilter[];
   /** The statuses of a status filter (`Status`), if the list has one. */
   statuses?: string[];
+  /** The orders the list offers (`Sort`: value, label), the first the default; none: the service's order. */
+  sorts?: [string, string][];
   /** Applied to each row as it arrives (e.g. to note when it did). */
   receive?: (item: T) => T;
   renderRow: (item: T) => React.ReactNode;
@@ -64,11 +66,23 @@ export interface IResourcePanelProps<T extends { id: number }> {
   renderMarked?: (items: T[]) => React.ReactNode;
 }
 
+/** The orders of a list by id and name (`Sort`, added to the contract); the service's own order first. */
+export const NAME_SORTS: [string, string][] = [
+  ['', 'newest first'],
+  ['id', 'oldest first'],
+  ['name', 'name A→Z'],
+  ['-name', 'name Z→A']
+];
+
+/** The orders of a list of runs: by id, name and status. */
+export const RUN_SORTS: [string, string][] = [...NAME_SORTS, ['status', 'status']];
+
 /** A resource panel: toolbar, New form, filters, list and the selected row's details. */
 export function ResourcePanel<T extends { id: number }>(props: IResourcePanelProps<T>): JSX.Element {
   const [error, setError, clearError] = useErrors();
   const [filters, setFilters] = React.useState<Record<string, string>>({});
   const [status, setStatus] = React.useState('');
+  const [sort, setSort] = React.useState(props.sorts?.[0]?.[0] ?? '');
   const [reload, setReload] = React.useState(0);
   const [selected, setSelected] = React.useState<T | null>(null);
   const [creating, setCreating] = React.useState(false);
@@ -129,6 +143,9 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
   if (props.statuses) {
     query.Status = status;
   }
+  if (props.sorts) {
+    query.Sort = sort;
+  }
   const context: IDetailsContext = {
     onError: setError,
     refresh,
@@ -185,6 +202,15 @@ export function ResourcePanel<T extends { id: number }>(props: IResourcePanelPro
                 onChange={v => setFilters(old => ({ ...old, [f.param]: v }))}
               />
             ))}
+            {props.sorts ? (
+              <select className="kqi-sort" aria-label="Order" value={sort} onChange={e => setSort(e.target.value)}>
+                {props.sorts.map(([value, label]) => (
+                  <option key={value} value={value}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+            ) : null}
             {props.statuses ? (
               <select className="kqi-status-filter" value={status} onChange={e => setStatus(e.target.value)}>
                 <option value="">any status</option>

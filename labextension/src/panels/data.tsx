@@ -12,7 +12,7 @@ import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
 import { IData, IDataFile } from '../types';
 import { uploadFile } from '../upload';
-import { INewFormProps, ResourcePanel } from './common';
+import { INewFormProps, NAME_SORTS, ResourcePanel } from './common';
 import { LineageView } from './lineage';
 import { IPreprocessingSeed } from './preprocessing';
 
@@ -319,6 +319,7 @@ export function DataPanel(props: { model: KqiModel }): JSX.Element {
       newLabel="New data"
       renderNew={form => <NewData {...form} />}
       path="data"
+      sorts={NAME_SORTS}
       textFilters={[
         { placeholder: 'Name', param: 'Name' },
         { placeholder: 'Tag', param: 'tag' }

@@ -10,7 +10,7 @@ import { entryRows, lockedLabel, shortTime } from '../format';
 import { jsonBody, requestAPI, requestPage } from '../handler';
 import { KqiModel } from '../model';
 import { IData, IDataset, IRef } from '../types';
-import { INewFormProps, ResourcePanel } from './common';
+import { INewFormProps, NAME_SORTS, ResourcePanel } from './common';
 
 function DropZone(props: {
   type: string;
@@ -207,6 +207,7 @@ export function DatasetsPanel(props: { model: KqiModel }): JSX.Element {
       hideWhileCreating
       path="datasets"
       textFilters={[{ placeholder: 'Name', param: 'Name' }]}
+      sorts={NAME_SORTS}
       renderRow={d => (
         <>
           <span className="kqi-id">{d.id}</span> <span className="kqi-name">{d.name}</span>{' '}

@@ -15,7 +15,7 @@ import { jsonBody, requestAPI } from '../handler';
 import { host } from '../host';
 import { KqiModel } from '../model';
 import { INotebook, INotebookDetails, INotebookEndpoint, IRef } from '../types';
-import { INewFormProps, ResourcePanel } from './common';
+import { INewFormProps, ResourcePanel, RUN_SORTS } from './common';
 
 const ACTIVE = ['Pending', 'Running'];
 
@@ -350,6 +350,7 @@ export function NotebooksPanel(props: { model: KqiModel; openUrl: (url: string) 
       path="notebook"
       textFilters={[{ placeholder: 'Name', param: 'Name' }]}
       statuses={['Pending', 'Running', 'Completed', 'Killed', 'Failed', 'Error']}
+      sorts={RUN_SORTS}
       receive={n => ({ ...n, receivedAt: Date.now() })}
       renderRow={n => (
         <>

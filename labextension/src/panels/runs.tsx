@@ -13,7 +13,7 @@ import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
 import { IInference, IInferenceDetails, IRef, IRun, ITensorBoard } from '../types';
 import { RUN_API_PATH, RunKind, runPath } from '../urls';
-import { INewFormProps, ResourcePanel } from './common';
+import { INewFormProps, ResourcePanel, RUN_SORTS } from './common';
 import { ImagePicker, ModelPicker, PartitionSelect, QuotaNote } from '../pickers';
 import { LineageView } from './lineage';
 import { LogView, OutputFiles } from './runview';
@@ -448,6 +448,7 @@ export function RunsPanel(props: { spec: IRunKindSpec; model: KqiModel; actions:
       path={RUN_API_PATH[spec.kind]}
       textFilters={[{ placeholder: 'Name', param: 'Name' }]}
       statuses={STATUSES}
+      sorts={RUN_SORTS}
       renderRow={t => (
         <>
           <span className="kqi-id">{t.id}</span> <span className="kqi-name">{t.name}</span>{' '}

@@ -6,11 +6,12 @@ from sqlalchemy import select
 
 from kqi_services import apimodels
 from kqi_services import validation as v
+from kqi_services.accounts import lockout
 from kqi_services.accounts import users as accounts
 from kqi_services.accounts.tokens import forget_cached_identities, revoke_user_tokens
 from kqi_services.errors import Forbidden, InvalidInput, NotFound
 from kqi_services.hub import mirror as hubmirror
-from kqi_services.orm import Membership, User
+from kqi_services.orm import Membership, User, utcnow
 
 from .base import APIHandler
 
@@ -20,7 +21,10 @@ class UserListHandler(APIHandler):
         self.require_admin()
         roles = accounts.roles_by_id(self.db)
         users = self.db.scalars(select(User).order_by(User.id)).all()
-        self.write_json([apimodels.user_admin_model(u, roles) for u in users])
+        locks = lockout.current_locks(self.db, utcnow())
+        # added: the source addresses locked out of each account now (failed logins; a password reset unlocks)
+        self.write_json([{**apimodels.user_admin_model(u, roles), "lockedAddresses": locks.get(u.id, [])}
+                         for u in users])
 
     async def post(self):
         self.require_admin()

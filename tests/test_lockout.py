@@ -223,7 +223,7 @@ def lock_rows(platform, name) -> dict:
 
 
 @pytest.mark.platform
-def test_five_failures_from_one_address_do_not_lock_the_user_out_elsewhere(platform, new_tenant, new_user):
+def test_five_failures_from_one_address_do_not_lock_the_user_out_elsewhere(platform, admin, new_tenant, new_user):
     user = new_user([{"id": new_tenant()["id"]}])
     name, password = user["name"], user["password"]
     attacker, victim, local = client_at("127.0.0.2"), client_at("127.0.0.3"), client_at("127.0.0.1")
@@ -246,3 +246,7 @@ def test_five_failures_from_one_address_do_not_lock_the_user_out_elsewhere(platf
     rows = lock_rows(platform, name)
     assert rows["127.0.0.2"] == (1, timedelta(seconds=60)) and rows["127.0.0.1"][0] == 1
     assert "127.0.0.3" not in rows
+    # the admin's users list says which addresses are locked out of the account (the console shows it)
+    (listed,) = [u for u in admin.get("/admin/users").json() if u["name"] == name]
+    assert sorted(lock["address"] for lock in listed["lockedAddresses"]) == ["127.0.0.1", "127.0.0.2"], listed
+

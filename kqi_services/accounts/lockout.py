@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, or_
+from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kqi_services.accounts.passwords import after_failure, is_locked
@@ -48,6 +48,16 @@ def locked_until(db, user_id: int, address: str, now: datetime) -> datetime | No
     if row is not None and is_locked(row.locked_until, now):
         return row.locked_until
     return None
+
+
+def current_locks(db, now: datetime) -> dict[int, list[dict]]:
+    """Every user's locked source addresses now: user id → [{address, lockedUntil}] (the admin's users list)."""
+    locks: dict[int, list[dict]] = {}
+    for row in db.scalars(select(LoginFailure).where(LoginFailure.locked_until > now)
+                          .order_by(LoginFailure.user_id, LoginFailure.source_address)):
+        locks.setdefault(row.user_id, []).append(
+            {"address": row.source_address, "lockedUntil": row.locked_until.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return locks
 
 
 def record_failure(db, user_id: int, address: str, now: datetime, *, max_failures: int, lock_seconds: int,

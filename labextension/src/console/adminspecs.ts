@@ -54,6 +54,12 @@ const names = (v: unknown): string =>
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number).filter(n => !Number.isNaN(n)) : []);
 const num = (v: unknown): number | null => (v === '' || v === null || v === undefined ? null : Number(v));
 
+/** The addresses locked out of an account now (failed logins), or ''. A password reset unlocks them. */
+export function lockedLabel(locks: unknown): string {
+  const list = Array.isArray(locks) ? (locks as Values[]) : [];
+  return list.map(l => `${text(l.address)} until ${text(l.lockedUntil).replace('T', ' ').replace('Z', '')}`).join(', ');
+}
+
 /** The roles the contract numbers: 1 system admin, 2 a tenant's user, 3 its manager. */
 export const ROLE_ADMIN = 1;
 export const ROLE_USER = 2;
@@ -199,7 +205,8 @@ export const ADMIN_SPECS: IAdminSpec[] = [
       { label: 'ID', value: r => text(r.id) },
       { label: 'Name', value: r => text(r.name) },
       { label: 'System roles', value: r => names(r.systemRoles) },
-      { label: 'Tenants', value: r => names(r.tenants) }
+      { label: 'Tenants', value: r => names(r.tenants) },
+      { label: 'Locked', value: r => lockedLabel(r.lockedAddresses) }
     ],
     fields: [
       { name: 'name', label: 'Name', type: 'text', required: true, createOnly: true },

@@ -151,7 +151,22 @@ def test_a_training_opens_by_its_url_with_its_log_and_halts_after_a_confirmation
     with page.expect_download() as download:
         link.click()
     assert open(download.value.path()).read() == "out\n"
+    # the log the platform kept, attached as the original names it
+    expect(details.locator(".kqi-attached")).to_contain_text(f"training_stdout_stderr_{done['id']}.log")
     shot(page, "training-details")
+
+    # copy-run: the New form starts from this training's settings
+    details.locator(".kqi-copy-run").click()
+    form = page.locator(".kqi-new-training")
+    expect(form.locator(".kqi-field-entryPoint")).to_have_value(
+        "echo from-the-console; echo out > /kqi/output/result.txt")
+    copy_name = unique("copied")[:30]
+    form.locator(".kqi-field-name").fill(copy_name)
+    form.locator(".kqi-submit").click()
+    expect(details).to_contain_text(copy_name)
+    (copied,) = [t for t in api.get("/training", params={"Name": copy_name}).json() if t["name"] == copy_name]
+    assert wait_for(api, copied["id"])["status"] == "Completed"
+    assert api.get(f"/training/{copied['id']}").json()["entryPoint"] == done["entryPoint"]
 
     # selecting another row puts it in the URL; back returns to the first
     running = submit(lab, "sleep 300")

@@ -7,7 +7,7 @@
 import * as React from 'react';
 
 import { Details, WideColumns } from '../components';
-import { gitModelLabel, refLabel, resourcesLabel, shortTime, statusLabel } from '../format';
+import { formatSize, gitModelLabel, refLabel, resourcesLabel, shortTime, statusLabel } from '../format';
 import { EMPTY_RUN_FORM, inferenceFormOf, IRunForm, runBodyOf, runFormOf } from '../forms';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
@@ -404,6 +404,13 @@ function RunDetails(props: {
           </button>
         ) : null}
         <button
+          className="jp-mod-styled kqi-copy-run"
+          title="A new run with this one's settings, in the New form"
+          onClick={() => props.model.open({ panel: spec.panel, seed: { ...runFormOf(run), name: '' } })}
+        >
+          Copy run
+        </button>
+        <button
           className="jp-mod-styled kqi-shell-open"
           disabled={run.status !== 'Running'}
           onClick={() => props.actions.openShell(spec.kind, run.id)}
@@ -428,8 +435,45 @@ function RunDetails(props: {
       ) : null}
       <LogView kind={spec.kind} id={run.id} onEnd={() => act(async () => undefined)} />
       <OutputFiles kind={spec.kind} id={run.id} version={version} onError={props.onError} />
+      <AttachedFiles kind={spec.kind} id={run.id} version={version} onError={props.onError} />
       {/* asked again once the run ends, not at every poll */}
       <LineageView type={spec.kind} id={run.id} model={props.model} version={ACTIVE.includes(run.status) ? 0 : 1} />
+    </div>
+  );
+}
+
+interface IAttachedFile {
+  fileId: number;
+  fileName: string;
+  size?: number;
+  url: string | null;
+}
+
+/** The files attached to a run: the user's, and the log and output.zip the platform keeps when it ends. */
+function AttachedFiles(props: { kind: RunKind; id: number; version: number; onError: (e: unknown) => void }) {
+  const [files, setFiles] = React.useState<IAttachedFile[]>([]);
+  React.useEffect(() => {
+    requestAPI<IAttachedFile[]>(runPath(props.kind, props.id, 'files'), {}, { withUrl: true }).then(
+      setFiles,
+      props.onError
+    );
+  }, [props.kind, props.id, props.version]);
+  if (!files.length) {
+    return null;
+  }
+  return (
+    <div className="kqi-attached">
+      <h4>Attached files</h4>
+      <ul className="kqi-files">
+        {files.map(f => (
+          <li key={f.fileId}>
+            <a href={f.url ?? undefined} download={f.fileName}>
+              {f.fileName}
+            </a>{' '}
+            <span className="kqi-dim">{f.size !== undefined ? formatSize(f.size) : ''}</span>
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }

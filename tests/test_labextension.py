@@ -40,6 +40,15 @@ def page(jupyterlab):
         browser.close()
 
 
+#: the controls of a panel that stick out of it (its right or left edge), as "class right>edge"
+CLIPPED = """panel => { const edge = panel.getBoundingClientRect(); const out = [];
+  for (const e of panel.querySelectorAll('button, input, select, textarea')) {
+    const r = e.getBoundingClientRect();
+    if (r.width && (r.right > edge.right + 1 || r.left < edge.left - 1)) {
+      out.push(`${e.className || e.tagName} ${Math.round(r.right)}>${Math.round(edge.right)}`); } }
+  return out; }"""
+
+
 def open_panel(page, jupyterlab, label: str):
     """Opens the lab (first time) and the sidebar panel ``label``; the panel's locator."""
     if not page.url.startswith(jupyterlab.url):
@@ -52,6 +61,8 @@ def test_panels_upload_with_progress_and_dataset_by_drag_and_drop(platform, lab,
     for label in ("Datasets", "Trainings", "Notebooks"):
         panel = open_panel(page, jupyterlab, label)
         expect(panel.locator(".kqi-tenant-select")).to_have_value(str(lab["tenant"]["id"]))
+        # at JupyterLab's default side panel width nothing is cut off: every control is inside the panel
+        assert panel.evaluate(CLIPPED) == [], label
     # the lab fixture's own data and dataset are listed
     data_panel = open_panel(page, jupyterlab, "Data")
     expect(data_panel.locator(".kqi-row", has_text=lab["data"]["name"])).to_be_visible()

@@ -417,3 +417,22 @@ def test_data_is_edited_and_its_files_added_and_removed_and_a_dataset_copied(pla
     entries = api.get(f"/datasets/{copies[0]['id']}").json()["entries"]
     assert [d["id"] for d in entries["training"]] == [data["id"]]
     assert page.errors == []
+
+
+def test_the_hub_makes_no_user_the_platform_does_not_know(platform, admin):
+    """The hub's own user creation (its admin page's Add Users, POST /hub/api/users) is refused with the way to
+    make users; a user made by the platform's admin API exists on both sides."""
+    hub_token = requests.post(f"{platform.url}/hub/api/users/admin/tokens", timeout=30,
+                              json={"auth": {"username": "admin", "password": platform.admin_password},
+                                    "expires_in": 600}).json()["token"]
+    headers = {"Authorization": f"token {hub_token}"}
+    stray = unique("stray")
+    r = requests.post(f"{platform.url}/hub/api/users/{stray}", headers=headers, timeout=30)
+    assert r.status_code == 400, r.text
+    r = requests.post(f"{platform.url}/hub/api/users", json={"usernames": [stray]}, headers=headers, timeout=30)
+    assert r.status_code == 400 and "KQI console" in r.json()["message"], r.text
+    assert requests.get(f"{platform.url}/hub/api/users/{stray}", headers=headers, timeout=30).status_code == 404
+    made = unique("made")
+    r = admin.post("/admin/users", {"name": made, "password": PASSWORD, "systemRoles": [], "tenants": [{"id": 1}]})
+    assert r.status_code == 201, r.text
+    assert requests.get(f"{platform.url}/hub/api/users/{made}", headers=headers, timeout=30).status_code == 200

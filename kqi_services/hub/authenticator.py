@@ -114,6 +114,20 @@ class KqiAuthenticator(Authenticator):
             self._session_factory = make_session_factory(make_engine(self.db_url))
         return self._session_factory()
 
+    def add_user(self, user):
+        """The hub adds a user: only accounts of the kqi database (the console's Users screen, the admin API).
+
+        A hub user made any other way (the hub's own "Add Users", ``POST /hub/api/users``) could not log in
+        and would belong to no tenant: the hub answers 400 and drops it. At the hub's start an unknown user
+        already in its database is only logged (the hub catches this error there).
+        """
+        with self._session() as db:
+            known = User.find_by_name(db, user.name) is not None
+        if not known:
+            raise ValueError(f"{user.name} is not a KQI account: create users in the KQI console "
+                             "(Admin → Users) or with POST /services/kqi/api/v2/admin/users")
+        return super().add_user(user)
+
     def source_address(self, handler) -> str:
         """The address a login request came from (see ``forwarding``); '' when there is no request."""
         request = getattr(handler, "request", None)

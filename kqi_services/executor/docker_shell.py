@@ -49,7 +49,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import ExecutorError
-from .shell import MARKER_VAR, START_TIMEOUT_S, ShellUnavailable, _ns_inode, _stat_fields, end_processes
+from .shell import (
+    MARKER_VAR,
+    START_TIMEOUT_S,
+    ShellUnavailable,
+    _ns_inode,
+    _stat_fields,
+    end_processes,
+    shell_processes,
+)
 
 #: bash where the image has one, else sh; the run's COLUMNS/LINES (the exec inherits the container's
 #: environment) would fight the terminal's real size
@@ -295,24 +303,7 @@ class ContainerShell:
         or carrying its marker (empty where the engine is not local)."""
         if not self.local:
             return set()
-        tag = f"{MARKER_VAR}={self.marker}".encode()
-        found = set()
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or _ns_inode(name, "pid") != self.pid_ns:
-                continue
-            fields = _stat_fields(int(name))
-            if not fields or fields[0] in ("Z", "X"):
-                continue
-            if int(fields[3]) == self.pid:
-                found.add(int(name))
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if tag in f.read().split(b"\0"):
-                        found.add(int(name))
-            except OSError:
-                pass
-        return found
+        return shell_processes(self.pid_ns, self.pid, self.marker)
 
     def _signal_inside(self, *signals: str) -> set[int] | None:
         """Send ``signals`` to the marked processes from an exec in the container; their pids there (None when

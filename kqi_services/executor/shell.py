@@ -391,24 +391,7 @@ class ShellProcess:
 
     def processes(self) -> set[int]:
         """Live processes of this shell: in the run's PID namespace, in its session or carrying its marker."""
-        tag = f"{MARKER_VAR}={self.marker}".encode()
-        found = set()
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or _ns_inode(name, "pid") != self.pid_ns:
-                continue
-            fields = _stat_fields(int(name))
-            if not fields or fields[0] in ("Z", "X"):
-                continue
-            if self.pid and int(fields[3]) == self.pid:
-                found.add(int(name))
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if tag in f.read().split(b"\0"):
-                        found.add(int(name))
-            except OSError:
-                pass
-        return found
+        return shell_processes(self.pid_ns, self.pid, self.marker)
 
     def close(self) -> None:
         """Close the terminal (a hang-up for the shell) and the exit watch."""
@@ -425,6 +408,29 @@ class ShellProcess:
         """
         self.close()
         return end_processes(self.processes, grace, timeout)
+
+
+def shell_processes(pid_ns: int | None, session: int, marker: str) -> set[int]:
+    """Live processes of a shell: in the PID namespace ``pid_ns``, in the session ``session`` (its leader's pid)
+    or carrying the shell's ``KQI_SHELL_ID`` ``marker`` (processes that ``setsid`` away keep the variable)."""
+    tag = f"{MARKER_VAR}={marker}".encode()
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or _ns_inode(name, "pid") != pid_ns:
+            continue
+        fields = _stat_fields(int(name))
+        if not fields or fields[0] in ("Z", "X"):
+            continue
+        if session and int(fields[3]) == session:
+            found.add(int(name))
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    found.add(int(name))
+        except OSError:
+            pass
+    return found
 
 
 def end_processes(processes, grace: float, timeout: float) -> bool:

@@ -241,3 +241,12 @@ export function WideColumns(props: { cells: [string, string][] }): JSX.Element {
     </>
   );
 }
+
+/** What a change did, said once it is done (a live region); nothing when `text` is empty. */
+export function SavedNote(props: { text: string }): JSX.Element | null {
+  return props.text ? (
+    <div className="kqi-saved" role="status">
+      {props.text}
+    </div>
+  ) : null;
+}

@@ -6,7 +6,7 @@
  */
 import * as React from 'react';
 
-import { ErrorBanner, useErrors } from '../components';
+import { ErrorBanner, SavedNote, useErrors } from '../components';
 import { jsonBody, requestAPI } from '../handler';
 import { ResourceScreen } from './resources';
 import { ADMIN_SPECS, IAdminSpec, IField, IMembership, Values } from './adminspecs';
@@ -103,11 +103,7 @@ function CrudScreen(props: { spec: IAdminSpec }): JSX.Element {
         </button>
       </div>
       <ErrorBanner error={error} onClose={clearError} />
-      {note ? (
-        <div className="kqi-saved" role="status">
-          {note}
-        </div>
-      ) : null}
+      <SavedNote text={note} />
       {editing && spec.fields ? (
         <EntityForm
           key={String(editing.id)}
@@ -396,11 +392,7 @@ function QuotaScreen(): JSX.Element {
         <h2>Quotas (0 is unlimited)</h2>
       </div>
       <ErrorBanner error={error} onClose={clearError} />
-      {note ? (
-        <div className="kqi-saved" role="status">
-          {note}
-        </div>
-      ) : null}
+      <SavedNote text={note} />
       <table className="kqi-table">
         <thead>
           <tr>

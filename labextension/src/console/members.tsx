@@ -6,7 +6,7 @@
  */
 import * as React from 'react';
 
-import { ErrorBanner, useErrors } from '../components';
+import { ErrorBanner, SavedNote, useErrors } from '../components';
 import { jsonBody, requestAPI } from '../handler';
 import { ROLE_MANAGER, ROLE_USER } from './adminspecs';
 
@@ -40,11 +40,7 @@ export function MembersScreen(props: { tenantName: string }): JSX.Element {
         <h2>Members of {props.tenantName}</h2>
       </div>
       <ErrorBanner error={error} onClose={clearError} />
-      {note ? (
-        <div className="kqi-saved" role="status">
-          {note}
-        </div>
-      ) : null}
+      <SavedNote text={note} />
       <table className="kqi-table">
         <thead>
           <tr>

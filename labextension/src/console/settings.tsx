@@ -6,7 +6,7 @@
  */
 import * as React from 'react';
 
-import { ErrorBanner, useErrors } from '../components';
+import { ErrorBanner, SavedNote, useErrors } from '../components';
 import { jsonBody, requestAPI } from '../handler';
 import { KqiModel } from '../model';
 import { IAccount, ITenant } from '../types';
@@ -74,11 +74,7 @@ export function SettingsScreen(props: { model: KqiModel; base: string; hubBase: 
     <div className="kqi-settings">
       <h2>Settings</h2>
       <ErrorBanner error={error} onClose={clearError} />
-      {note ? (
-        <div className="kqi-saved" role="status">
-          {note}
-        </div>
-      ) : null}
+      <SavedNote text={note} />
       <section className="kqi-settings-tenants">
         <h3>Tenants</h3>
         <table className="kqi-table">

@@ -436,3 +436,17 @@ def test_the_hub_makes_no_user_the_platform_does_not_know(platform, admin):
     r = admin.post("/admin/users", {"name": made, "password": PASSWORD, "systemRoles": [], "tenants": [{"id": 1}]})
     assert r.status_code == 201, r.text
     assert requests.get(f"{platform.url}/hub/api/users/{made}", headers=headers, timeout=30).status_code == 200
+
+
+def test_the_hubs_admin_page_offers_no_user_or_group_changes(platform, browser):
+    page = new_page(browser)
+    login(page, platform, "admin", platform.admin_password)
+    page.goto(platform.url + "/hub/admin")
+    expect(page.locator("#kqi-admin-notice")).to_contain_text("managed in the KQI console")
+    expect(page.get_by_text("Start All")).to_be_visible()  # the hub's own server management stays
+    expect(page.get_by_text("Edit User", exact=True).first).to_be_attached()  # the user rows have rendered
+    for hidden in ("Add Users", "Edit User", "Manage Groups"):
+        found = page.get_by_text(hidden, exact=True)
+        for i in range(found.count()):
+            expect(found.nth(i)).to_be_hidden()
+    shot(page, "hub-admin")

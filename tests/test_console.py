@@ -432,6 +432,10 @@ def test_the_hub_makes_no_user_the_platform_does_not_know(platform, admin):
     r = requests.post(f"{platform.url}/hub/api/users", json={"usernames": [stray]}, headers=headers, timeout=30)
     assert r.status_code == 400 and "KQI console" in r.json()["message"], r.text
     assert requests.get(f"{platform.url}/hub/api/users/{stray}", headers=headers, timeout=30).status_code == 404
+    # a login with a name no account has: 401, and still no hub user of that name
+    r = platform.api().post("/account/login", {"userName": stray, "password": "whatever-123"})
+    assert r.status_code == 401 and r.json()["status"] == 401, r.text
+    assert requests.get(f"{platform.url}/hub/api/users/{stray}", headers=headers, timeout=30).status_code == 404
     made = unique("made")
     r = admin.post("/admin/users", {"name": made, "password": PASSWORD, "systemRoles": [], "tenants": [{"id": 1}]})
     assert r.status_code == 201, r.text

@@ -122,8 +122,14 @@ class HubAPI:
         if token is None and await self.get_user(name) is None:
             # the hub issues tokens only to users it knows: someone who never
             # logged in (LDAP, OAuth) is created for one more try, and removed
-            # again if the authenticator still says no
-            await self.request("POST", f"/users/{quote(name)}", {})
+            # again if the authenticator still says no (ours refuses to add a name the kqi database lacks:
+            # the hub's 400 means no such account)
+            try:
+                await self.request("POST", f"/users/{quote(name)}", {})
+            except HubAPIError as e:
+                if e.status == 400:
+                    return None
+                raise
             token = await self._login_once(name, body, headers)
             if token is None:
                 await self.delete_user(name)

@@ -137,6 +137,14 @@ def fuzz(operations, who: str, token: str, base_url: str, protected_ids: set, se
                 except requests.RequestException as e:
                     log.failure(who, kwargs, f"no answer from the service: {type(e).__name__}")
                     return
+                if r.status_code == 400 and not r.content and "Content-Type" not in r.headers:
+                    # tornado's HTTP/1 parser refused it too: a bare 400 (no body, no header of ours) comes only
+                    # from there, before any handler runs (every handler of ours answers errors as JSON). Both
+                    # parsers say it is not HTTP; it is listed with the exact URL and headers it was sent with
+                    log.resent.append(f"[{who}] (refused by the service's HTTP parser too) {kwargs['method']} "
+                                      f"{kwargs['url']!r} headers={ {k: v for k, v in kwargs['headers'].items() if k != 'Authorization'}!r}")
+                    log.statuses[r.status_code] += 1
+                    return
         log.statuses[r.status_code] += 1
         if r.status_code == 502 and any(p in kwargs["url"] for p in ("/api/v2/registries/", "/api/v2/git/")) \
                 and is_json_error(r) and "cannot be reached" in r.json().get("message", ""):

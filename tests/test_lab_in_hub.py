@@ -123,7 +123,8 @@ def test_notebook_from_hub_home_and_the_panels_in_it(platform, lab, user, browse
     assert any("starting" in m for m in messages), messages
     assert any("ready" in m.lower() for m in messages), messages
     first = find_notebook(api, server)
-    first = api.get(f"/notebook/{first['id']}").json()
+    # the hub said ready; the engine marks it Running at its next look at the hub (a second, more under load)
+    first = wait_notebook(api, first["id"], ("Running",) + ENDED, timeout=30)
     assert first["status"] == "Running" and first["memo"] == "from the hub's form"
     assert (first["cpu"], first["memory"], first["expiresIn"]) == (1, 1, 3600)
     assert first["dataSet"]["id"] == lab["dataset"]["id"]

@@ -13,7 +13,6 @@ tenant is switched with ``PUT /api/v2/account/selected-tenant``.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
@@ -26,6 +25,7 @@ from kqi_services.accounts.tokens import token_hash
 from kqi_services.orm import User
 
 from .base import APIHandler
+from .files import sha256_of
 
 #: where the console's bundle is built (``jlpm build:console``)
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kqi_services", "console",
@@ -54,10 +54,9 @@ PAGE = """<!DOCTYPE html>
 
 
 def bundle_version() -> str | None:
-    """A short hash of the built bundle (cache busting), or None when it is not built."""
+    """A short hash of the built bundle (cache busting), or None when it is not built; hashed once per build."""
     try:
-        with open(os.path.join(STATIC_DIR, "console.js"), "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()[:12]
+        return sha256_of(os.path.join(STATIC_DIR, "console.js"))[:12]
     except FileNotFoundError:
         return None
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from functools import lru_cache
 
 from tornado import httputil, iostream
 
@@ -10,6 +12,21 @@ from kqi_services.jobs.runfiles import chunks
 from kqi_services.storage.base import content_disposition
 
 DOWNLOAD_CHUNK = 1024 * 1024
+
+
+@lru_cache(maxsize=4096)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_of(path: str) -> str:
+    """The file's SHA-256 (computed once per version of the file: its mtime and size)."""
+    st = os.stat(path)
+    return _sha256(path, st.st_mtime_ns, st.st_size)
 
 
 class RangeNotSatisfiable(Exception):

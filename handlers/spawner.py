@@ -70,6 +70,12 @@ class SpawnerAPIHandler(APIHandler):
             raise Forbidden(f"{user.name} is not a member of that tenant")
         return membership.tenant
 
+    def server_notebook(self, user: User, tenant: Tenant, server_name: str) -> Run | None:
+        """The user's latest notebook of that hub server in that tenant (a start of the server reruns it)."""
+        return self.db.scalar(select(Run).where(
+            Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
+            Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
+
     def notebook(self, run_id) -> Run:
         run = self.db.get(Run, v.path_id(run_id))
         if run is None or run.kind != NOTEBOOK.name:
@@ -98,9 +104,7 @@ class SpawnerNotebooksHandler(SpawnerAPIHandler):
         options = v.field(body, "options", dict, default={}) or {}
         server_name = v.string(body, "serverName", max_length=255) or ""
         tenant = self.tenant_for(user, options.get("tenantId"))
-        existing = self.db.scalar(select(Run).where(
-            Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
-            Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
+        existing = self.server_notebook(user, tenant, server_name)
         if existing is not None:
             run = submit_run(self.db, NOTEBOOK, tenant, user, rerun_body(existing, options), rerun_of=existing,
                              server_name=server_name)
@@ -182,9 +186,7 @@ class SpawnOptionsHandler(SpawnerAPIHandler):
             raise NotFound("No such kqi user")
         server_name = self.get_query_argument("serverName", "")
         tenant = self.tenant_for(user, self.get_query_argument("tenantId", None))
-        last = self.db.scalar(select(Run).where(
-            Run.kind == NOTEBOOK.name, Run.user_id == user.id, Run.tenant_id == tenant.id,
-            Run.server_name == server_name).order_by(Run.id.desc()).limit(1))
+        last = self.server_notebook(user, tenant, server_name)
         datasets = self.db.execute(select(DataSet.id, DataSet.name).where(DataSet.tenant_id == tenant.id)
                                    .order_by(DataSet.id.desc()).limit(FORM_DATASETS)).all()
         gits = [self.db.get(GitEndpoint, g.git_id) for g in tenant.gits]

@@ -11,35 +11,18 @@ setup``; ``kqi_services/wheelhouse.py``) are ever sent.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import os
-from functools import lru_cache
 from urllib.parse import quote
 
 from kqi_services.errors import NotFound
 from kqi_services.wheelhouse import Wheelhouse, normalized
 
 from .base import APIHandler
-from .files import FileSender
+from .files import FileSender, sha256_of
 
 INDEX_PAGE = "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\"><title>{title}</title>" \
              "</head><body>\n{links}\n</body></html>\n"
-
-
-@lru_cache(maxsize=4096)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: str) -> str:
-    """The file's SHA-256 (computed once per version of the file)."""
-    st = os.stat(path)
-    return _sha256(path, st.st_mtime_ns, st.st_size)
 
 
 class WheelIndexBase(APIHandler):
